@@ -1,0 +1,520 @@
+package btree
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+// Alloc hands out pages for the nodes a commit writes and takes back the
+// nodes it replaces. The root package implements it over the free set.
+type Alloc interface {
+	// Alloc returns n contiguous pages as a writable slice of n*PageSize
+	// bytes. The view the Writer reads through must cover them afterwards.
+	Alloc(n int) (page.ID, []byte, error)
+	// Free releases the node of n pages at id. A node written by this
+	// transaction may be reused at once; an older one only once no reader
+	// can see it.
+	Free(id page.ID, n int)
+	// Sealed records that this transaction wrote the node at id with the
+	// given checksum (the commit record).
+	Sealed(id page.ID, checksum uint64)
+}
+
+// Mutation is one change to a tree: a put of Value (with Flags) under Key,
+// or a delete of Key. A commit applies a batch sorted by Key with no
+// duplicates.
+type Mutation struct {
+	Key    []byte
+	Value  []byte
+	Flags  uint16
+	Delete bool
+}
+
+// Writer applies sorted mutations to trees, writing new nodes copy-on-write
+// through A and reading old ones through T.
+type Writer struct {
+	T    *Tree
+	A    Alloc
+	TxID page.TxID
+}
+
+type entry struct {
+	key, val []byte
+	flags    uint16
+}
+
+type child struct {
+	key   []byte
+	id    page.ID
+	birth page.TxID
+	size  int  // bytes the node uses, header included; 0 = not known yet
+	fresh bool // written by this transaction
+}
+
+// Apply merges muts (sorted, unique keys) into the tree at root and returns
+// the new root and its birth txid. An empty result has root 0.
+func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID, page.TxID, error) {
+	if len(muts) == 0 {
+		return root, birth, nil
+	}
+	for i := 1; i < len(muts); i++ {
+		if bytes.Compare(muts[i-1].Key, muts[i].Key) >= 0 {
+			return 0, 0, fmt.Errorf("btree: mutations not sorted at %d", i)
+		}
+	}
+	var kids []child
+	var err error
+	if root == 0 {
+		var es []entry
+		es, err = w.mergeLeaf(nil, muts)
+		if err == nil {
+			kids, err = w.packLeaves(es, true)
+		}
+	} else {
+		kids, err = w.applyNode(root, muts, 0)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	for len(kids) > 1 {
+		if kids, err = w.packBranches(kids, false); err != nil {
+			return 0, 0, err
+		}
+	}
+	if len(kids) == 0 {
+		return 0, 0, nil
+	}
+	top := kids[0]
+	// A root branch with a single child is replaced by that child.
+	for {
+		n, err := w.T.branchOrLeaf(top.id)
+		if err != nil {
+			return 0, 0, err
+		}
+		if page.NodeType(n) != page.TypeBranch || page.Count(n) != 1 {
+			break
+		}
+		id, b := page.BranchChild(n, 0)
+		w.freeNode(top.id, n)
+		top = child{id: id, birth: b}
+	}
+	return top.id, top.birth, nil
+}
+
+func (w *Writer) capacity() int { return w.T.PageSize - page.HeaderSize }
+
+func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, error) {
+	if depth >= page.MaxDepth {
+		return nil, fmt.Errorf("%w: tree deeper than %d levels (a loop?)", page.ErrFormat, page.MaxDepth)
+	}
+	n, err := w.T.branchOrLeaf(id)
+	if err != nil {
+		return nil, err
+	}
+	if page.NodeType(n) == page.TypeLeaf {
+		es, err := w.mergeLeaf(n, muts)
+		if err != nil {
+			return nil, err
+		}
+		appendOnly := false
+		if last, ok := page.LeafKey(n, page.Count(n)-1); ok {
+			appendOnly = bytes.Compare(muts[0].Key, last) > 0
+		}
+		kids, err := w.packLeaves(es, appendOnly)
+		if err != nil {
+			return nil, err
+		}
+		w.freeNode(id, n)
+		return kids, nil
+	}
+	cnt := page.Count(n)
+	out := make([]child, 0, cnt+2)
+	j := 0
+	appendOnly := true
+	for i := 0; i < cnt; i++ {
+		key, ok := page.BranchKey(n, i)
+		if !ok {
+			return nil, elemErr(n, i)
+		}
+		end := len(muts)
+		if i+1 < cnt {
+			next, ok := page.BranchKey(n, i+1)
+			if !ok {
+				return nil, elemErr(n, i+1)
+			}
+			rest := muts[j:]
+			end = j + sort.Search(len(rest), func(x int) bool { return bytes.Compare(rest[x].Key, next) >= 0 })
+		}
+		cid, cb := page.BranchChild(n, i)
+		if end == j {
+			out = append(out, child{key: key, id: cid, birth: cb})
+			continue
+		}
+		if i+1 < cnt {
+			appendOnly = false
+		}
+		kids, err := w.applyNode(cid, muts[j:end], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, kids...)
+		j = end
+	}
+	out, err = w.rebalance(out)
+	if err != nil {
+		return nil, err
+	}
+	var kids []child
+	if len(out) > 0 {
+		if kids, err = w.packBranches(out, appendOnly); err != nil {
+			return nil, err
+		}
+	}
+	w.freeNode(id, n)
+	return kids, nil
+}
+
+// rebalance merges each node written by this transaction with its left
+// neighbour when the two fit in one page or either is under a quarter
+// full, so deletes do not leave a trail of near-empty nodes.
+func (w *Writer) rebalance(kids []child) ([]child, error) {
+	out := make([]child, 0, len(kids))
+	for _, c := range kids {
+		if len(out) > 0 {
+			p := &out[len(out)-1]
+			if p.fresh || c.fresh {
+				ps, err := w.size(p)
+				if err != nil {
+					return nil, err
+				}
+				cs, err := w.size(&c)
+				if err != nil {
+					return nil, err
+				}
+				pg := w.T.PageSize
+				if (ps+cs-page.HeaderSize <= pg || ps < pg/4 || cs < pg/4) && ps <= pg && cs <= pg {
+					merged, err := w.repack(*p, c)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out[:len(out)-1], merged...)
+					continue
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// size returns the bytes c's node uses, reading it if not known.
+func (w *Writer) size(c *child) (int, error) {
+	if c.size > 0 {
+		return c.size, nil
+	}
+	n, err := w.T.branchOrLeaf(c.id)
+	if err != nil {
+		return 0, err
+	}
+	s := page.HeaderSize
+	cnt := page.Count(n)
+	if page.NodeType(n) == page.TypeLeaf {
+		for i := 0; i < cnt; i++ {
+			_, k, v, ok := page.LeafElem(n, i)
+			if !ok {
+				return 0, elemErr(n, i)
+			}
+			s += page.LeafEntrySize(k, v)
+		}
+	} else {
+		for i := 0; i < cnt; i++ {
+			k, ok := page.BranchKey(n, i)
+			if !ok {
+				return 0, elemErr(n, i)
+			}
+			s += page.BranchEntrySize(k)
+		}
+	}
+	c.size = s
+	return s, nil
+}
+
+// repack rewrites two adjacent nodes of the same level as evenly filled
+// new nodes.
+func (w *Writer) repack(a, b child) ([]child, error) {
+	na, err := w.T.branchOrLeaf(a.id)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := w.T.branchOrLeaf(b.id)
+	if err != nil {
+		return nil, err
+	}
+	if page.NodeType(na) != page.NodeType(nb) {
+		return nil, fmt.Errorf("%w: pages %d and %d are siblings of different types", page.ErrFormat, a.id, b.id)
+	}
+	var out []child
+	if page.NodeType(na) == page.TypeLeaf {
+		es := make([]entry, 0, page.Count(na)+page.Count(nb))
+		for _, n := range [2][]byte{na, nb} {
+			for i := 0; i < page.Count(n); i++ {
+				f, k, v, ok := page.LeafElem(n, i)
+				if !ok {
+					return nil, elemErr(n, i)
+				}
+				es = append(es, entry{k, v, f})
+			}
+		}
+		out, err = w.packLeaves(es, false)
+	} else {
+		cs := make([]child, 0, page.Count(na)+page.Count(nb))
+		for _, n := range [2][]byte{na, nb} {
+			for i := 0; i < page.Count(n); i++ {
+				k, ok := page.BranchKey(n, i)
+				if !ok {
+					return nil, elemErr(n, i)
+				}
+				id, bt := page.BranchChild(n, i)
+				cs = append(cs, child{key: k, id: id, birth: bt})
+			}
+		}
+		out, err = w.packBranches(cs, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.freeNode(a.id, na)
+	w.freeNode(b.id, nb)
+	return out, nil
+}
+
+func (w *Writer) freeNode(id page.ID, n []byte) {
+	w.A.Free(id, len(n)/w.T.PageSize)
+}
+
+// mergeLeaf merges the elements of leaf n (nil: an empty tree) with muts.
+func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
+	cnt := 0
+	if n != nil {
+		cnt = page.Count(n)
+	}
+	out := make([]entry, 0, cnt+len(muts))
+	i, j := 0, 0
+	for i < cnt || j < len(muts) {
+		var f uint16
+		var k, v []byte
+		if i < cnt {
+			var ok bool
+			if f, k, v, ok = page.LeafElem(n, i); !ok {
+				return nil, elemErr(n, i)
+			}
+		}
+		c := -1
+		if i < cnt && j < len(muts) {
+			c = bytes.Compare(k, muts[j].Key)
+		} else if i < cnt {
+			c = -1
+		} else {
+			c = 1
+		}
+		switch {
+		case c < 0:
+			out = append(out, entry{k, v, f})
+			i++
+		case c == 0:
+			if err := w.dropValue(f, v); err != nil {
+				return nil, err
+			}
+			i++
+			fallthrough
+		default:
+			m := &muts[j]
+			j++
+			if m.Delete {
+				continue
+			}
+			e, err := w.entryFor(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// entryFor turns a put into a leaf entry, moving a large value to its own
+// overflow node so that leaves stay dense.
+func (w *Writer) entryFor(m *Mutation) (entry, error) {
+	if m.Flags != 0 || len(m.Value) <= page.RefSize || page.LeafEntrySize(m.Key, m.Value) <= w.capacity()/2 {
+		return entry{m.Key, m.Value, m.Flags}, nil
+	}
+	size := page.HeaderSize + len(m.Value)
+	pages := page.Pages(size, w.T.PageSize)
+	id, buf, err := w.A.Alloc(pages)
+	if err != nil {
+		return entry{}, err
+	}
+	page.PutHeader(buf, id, w.TxID, page.TypeOverflow, uint32(pages-1), 0)
+	copy(buf[page.HeaderSize:], m.Value)
+	clear(buf[size:])
+	w.A.Sealed(id, page.Seal(buf))
+	ref := page.Ref{Root: id, Birth: w.TxID, Seq: uint64(len(m.Value))}
+	return entry{m.Key, ref.Encode(make([]byte, page.RefSize)), page.FlagOverflow}, nil
+}
+
+// dropValue frees the overflow node of a value being replaced or deleted.
+func (w *Writer) dropValue(flags uint16, v []byte) error {
+	if flags&page.FlagOverflow == 0 {
+		return nil
+	}
+	r, ok := page.DecodeRef(v)
+	if !ok {
+		return fmt.Errorf("%w: bad overflow reference", page.ErrFormat)
+	}
+	n, err := w.T.typed(r.Root, 0)
+	if err != nil {
+		return err
+	}
+	w.freeNode(r.Root, n)
+	return nil
+}
+
+// group splits items of the given sizes into nodes. appendOnly fills each
+// node to capacity (sequential inserts); otherwise items are spread evenly
+// over the fewest nodes. Each node takes at least minCount items when
+// there are that many left, so branches always fan out.
+func (w *Writer) group(sizes []int, appendOnly bool, minCount int) [][2]int {
+	capacity := w.capacity()
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	target := capacity
+	if !appendOnly && total > capacity {
+		nodes := (total + capacity - 1) / capacity
+		target = (total + nodes - 1) / nodes
+	}
+	var out [][2]int
+	start, cur := 0, 0
+	for i, s := range sizes {
+		n := i - start
+		if n >= minCount && (cur+s > capacity || cur >= target || n >= page.MaxCount) {
+			out = append(out, [2]int{start, i})
+			start, cur = i, 0
+		}
+		cur += s
+	}
+	if start < len(sizes) {
+		out = append(out, [2]int{start, len(sizes)})
+	}
+	return out
+}
+
+func (w *Writer) packLeaves(es []entry, appendOnly bool) ([]child, error) {
+	if len(es) == 0 {
+		return nil, nil
+	}
+	sizes := make([]int, len(es))
+	for i, e := range es {
+		sizes[i] = page.LeafEntrySize(e.key, e.val)
+	}
+	groups := w.group(sizes, appendOnly, 1)
+	out := make([]child, 0, len(groups))
+	for _, g := range groups {
+		used := page.HeaderSize
+		for _, s := range sizes[g[0]:g[1]] {
+			used += s
+		}
+		pages := page.Pages(used, w.T.PageSize)
+		id, buf, err := w.A.Alloc(pages)
+		if err != nil {
+			return nil, err
+		}
+		cnt := g[1] - g[0]
+		page.PutHeader(buf, id, w.TxID, page.TypeLeaf, uint32(pages-1), cnt)
+		lw := page.NewLeafWriter(buf, cnt)
+		for _, e := range es[g[0]:g[1]] {
+			lw.Add(e.flags, e.key, e.val)
+		}
+		clear(buf[used:])
+		w.A.Sealed(id, page.Seal(buf))
+		first, _ := page.LeafKey(buf, 0)
+		out = append(out, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
+	}
+	return out, nil
+}
+
+func (w *Writer) packBranches(cs []child, appendOnly bool) ([]child, error) {
+	sizes := make([]int, len(cs))
+	for i, c := range cs {
+		sizes[i] = page.BranchEntrySize(c.key)
+	}
+	groups := w.group(sizes, appendOnly, 2)
+	out := make([]child, 0, len(groups))
+	for _, g := range groups {
+		used := page.HeaderSize
+		for _, s := range sizes[g[0]:g[1]] {
+			used += s
+		}
+		pages := page.Pages(used, w.T.PageSize)
+		id, buf, err := w.A.Alloc(pages)
+		if err != nil {
+			return nil, err
+		}
+		cnt := g[1] - g[0]
+		page.PutHeader(buf, id, w.TxID, page.TypeBranch, uint32(pages-1), cnt)
+		bw := page.NewBranchWriter(buf, cnt)
+		for _, c := range cs[g[0]:g[1]] {
+			bw.Add(c.key, c.id, c.birth)
+		}
+		clear(buf[used:])
+		w.A.Sealed(id, page.Seal(buf))
+		first, _ := page.BranchKey(buf, 0)
+		out = append(out, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
+	}
+	return out, nil
+}
+
+// FreeTree releases every node of the tree at root, including overflow
+// values and nested buckets' trees (a bucket being deleted).
+func (w *Writer) FreeTree(root page.ID) error { return w.freeTree(root, 0) }
+
+func (w *Writer) freeTree(id page.ID, depth int) error {
+	if id == 0 {
+		return nil
+	}
+	if depth >= 2*page.MaxDepth {
+		return fmt.Errorf("%w: nesting deeper than %d levels (a loop?)", page.ErrFormat, 2*page.MaxDepth)
+	}
+	n, err := w.T.branchOrLeaf(id)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < page.Count(n); i++ {
+		if page.NodeType(n) == page.TypeBranch {
+			cid, _ := page.BranchChild(n, i)
+			if err := w.freeTree(cid, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		f, _, v, ok := page.LeafElem(n, i)
+		if !ok {
+			return elemErr(n, i)
+		}
+		if f&page.FlagBucket != 0 {
+			r, _ := page.DecodeRef(v)
+			if err := w.freeTree(r.Root, depth+1); err != nil {
+				return err
+			}
+		} else if err := w.dropValue(f, v); err != nil {
+			return err
+		}
+	}
+	w.freeNode(id, n)
+	return nil
+}

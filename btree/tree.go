@@ -1,0 +1,177 @@
+// Package btree is mapkv's B+tree over pages: lookups and cursors that read
+// nodes straight out of the mapping, and the commit-time merge that applies
+// a transaction's sorted changes to a tree, copy-on-write, in one pass.
+//
+// It knows keys and pages, not files: the caller hands it the mapped bytes
+// (Tree) and, for writes, an allocator (Alloc). Every node it reads is
+// bounds-checked before use, so a damaged file yields an error wrapping
+// page.ErrFormat, never a panic or a read outside the mapping.
+package btree
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+// Tree is a read-only view of the pages of one committed state: the mapped
+// bytes and how many pages of them belong to the view.
+type Tree struct {
+	Data     []byte // the mapping; at least PgCount*PageSize bytes of it are backed by the file
+	PageSize int
+	PgCount  uint64
+}
+
+// Node returns the node (a run of 1+overflow pages) starting at page id.
+// It checks that the run lies inside the view; it does not verify the
+// checksum (see page.Verify).
+func (t *Tree) Node(id page.ID) ([]byte, error) {
+	if id < 2 || uint64(id) >= t.PgCount {
+		return nil, fmt.Errorf("%w: page %d outside the file (%d pages)", page.ErrFormat, id, t.PgCount)
+	}
+	off := uint64(id) * uint64(t.PageSize)
+	ov := uint64(page.Overflow(t.Data[off : off+page.HeaderSize]))
+	if ov >= t.PgCount-uint64(id) {
+		return nil, fmt.Errorf("%w: page %d: overflow %d runs past the end of the file", page.ErrFormat, id, ov)
+	}
+	return t.Data[off : off+(ov+1)*uint64(t.PageSize)], nil
+}
+
+func (t *Tree) typed(id page.ID, want page.Type) ([]byte, error) {
+	n, err := t.Node(id)
+	if err != nil {
+		return nil, err
+	}
+	if page.PageID(n) != id {
+		return nil, fmt.Errorf("%w: page %d: header says page %d", page.ErrFormat, id, page.PageID(n))
+	}
+	if want != 0 {
+		if err := page.CheckNode(n, want); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// branchOrLeaf returns the node at id, checked as a branch or leaf.
+func (t *Tree) branchOrLeaf(id page.ID) ([]byte, error) {
+	n, err := t.Node(id)
+	if err != nil {
+		return nil, err
+	}
+	typ := page.NodeType(n)
+	if typ != page.TypeBranch && typ != page.TypeLeaf {
+		return nil, fmt.Errorf("%w: page %d: is %s, expected branch or leaf", page.ErrFormat, id, typ)
+	}
+	if page.PageID(n) != id {
+		return nil, fmt.Errorf("%w: page %d: header says page %d", page.ErrFormat, id, page.PageID(n))
+	}
+	if err := page.CheckNode(n, typ); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func elemErr(n []byte, i int) error {
+	return fmt.Errorf("%w: page %d: element %d does not fit the node", page.ErrFormat, page.PageID(n), i)
+}
+
+// searchBranch returns the index of the child whose range holds key: the
+// last element whose key is <= key, or 0.
+func searchBranch(n []byte, key []byte) (int, error) {
+	lo, hi := 0, page.Count(n) // invariant: answer in [lo, hi)
+	for hi-lo > 1 {
+		m := int(uint(lo+hi) >> 1)
+		k, ok := page.BranchKey(n, m)
+		if !ok {
+			return 0, elemErr(n, m)
+		}
+		if bytes.Compare(k, key) <= 0 {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	return lo, nil
+}
+
+// searchLeaf returns the index of the first element whose key is >= key,
+// and whether it is equal.
+func searchLeaf(n []byte, key []byte) (int, bool, error) {
+	lo, hi := 0, page.Count(n)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k, ok := page.LeafKey(n, m)
+		if !ok {
+			return 0, false, elemErr(n, m)
+		}
+		c := bytes.Compare(k, key)
+		if c == 0 {
+			return m, true, nil
+		}
+		if c < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, false, nil
+}
+
+// Get looks key up in the tree rooted at root. It returns the element's
+// flags and raw value (for FlagOverflow, the reference; see Value), and
+// found=false when the key is absent.
+func (t *Tree) Get(root page.ID, key []byte) (flags uint16, value []byte, found bool, err error) {
+	if root == 0 {
+		return 0, nil, false, nil
+	}
+	id := root
+	for depth := 0; depth < page.MaxDepth; depth++ {
+		n, err := t.branchOrLeaf(id)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if page.NodeType(n) == page.TypeBranch {
+			i, err := searchBranch(n, key)
+			if err != nil {
+				return 0, nil, false, err
+			}
+			id, _ = page.BranchChild(n, i)
+			continue
+		}
+		i, eq, err := searchLeaf(n, key)
+		if err != nil || !eq {
+			return 0, nil, false, err
+		}
+		f, _, v, ok := page.LeafElem(n, i)
+		if !ok {
+			return 0, nil, false, elemErr(n, i)
+		}
+		return f, v, true, nil
+	}
+	return 0, nil, false, fmt.Errorf("%w: tree under page %d deeper than %d levels (a loop?)", page.ErrFormat, root, page.MaxDepth)
+}
+
+// Value resolves a leaf value: for FlagOverflow it returns the bytes of the
+// overflow node the reference names; otherwise v itself.
+func (t *Tree) Value(flags uint16, v []byte) ([]byte, error) {
+	if flags&page.FlagOverflow == 0 {
+		return v, nil
+	}
+	r, ok := page.DecodeRef(v)
+	if !ok {
+		return nil, fmt.Errorf("%w: bad overflow reference", page.ErrFormat)
+	}
+	n, err := t.typed(r.Root, 0)
+	if err != nil {
+		return nil, err
+	}
+	if page.NodeType(n) != page.TypeOverflow {
+		return nil, fmt.Errorf("%w: page %d: is %s, expected overflow", page.ErrFormat, r.Root, page.NodeType(n))
+	}
+	if r.Seq > uint64(len(n)-page.HeaderSize) {
+		return nil, fmt.Errorf("%w: page %d: value of %d bytes overflows its %d-byte node", page.ErrFormat, r.Root, r.Seq, len(n))
+	}
+	return n[page.HeaderSize : page.HeaderSize+int(r.Seq) : page.HeaderSize+int(r.Seq)], nil
+}

@@ -1,0 +1,495 @@
+package mapkv
+
+import (
+	"errors"
+	"fmt"
+
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mapkv/mapkv/btree"
+	"github.com/mapkv/mapkv/mmap"
+	"github.com/mapkv/mapkv/page"
+)
+
+// Limits on keys and values.
+const (
+	MaxKeySize   = page.MaxKeySize   // longest key, in bytes
+	MaxValueSize = page.MaxValueSize // longest value, in bytes
+)
+
+// DB is an open database file. It is safe for concurrent use: any number
+// of read transactions run beside at most one write transaction, and
+// neither waits for the other.
+type DB struct {
+	path     string
+	opts     Options
+	file     *os.File
+	pageSize int
+
+	// writeMu serializes write transactions; the fields below it belong to
+	// the writer.
+	writeMu  sync.Mutex
+	rw       *mmap.Region // read-write mapping (nil when read-only)
+	fileSize int64
+	free     *freelist
+	failed   error // a flush failed: refuse writes until reopened
+
+	// stateMu guards the published state, mapping reference counts and
+	// the reader table. It is held only for a few instructions.
+	stateMu sync.Mutex
+	state   *state
+	readers readerTable
+	closed  bool
+
+	batch batcher
+
+	fallback string // why the newest meta was not used, if it was not
+	stats    counters
+}
+
+// mapping is a read-only mapping shared by the transactions that began on
+// it. It is unmapped when it is no longer current and its last
+// transaction ends, so growing the reservation never waits for readers.
+type mapping struct {
+	region *mmap.Region
+	refs   int // transactions using it, plus one while it is current
+}
+
+// state is the latest committed meta and the mapping to read it through.
+type state struct {
+	meta page.Meta
+	m    *mapping
+}
+
+type counters struct {
+	txN, writeN, commitN, syncN, remapN, shrinkN atomic.Int64
+}
+
+// Open opens the database at path, creating it if it does not exist
+// (unless opts.ReadOnly). A nil opts means defaults.
+func Open(path string, opts *Options) (*DB, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{path: path, opts: o}
+	flag := os.O_RDWR | os.O_CREATE
+	if o.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	if db.file, err = os.OpenFile(path, flag, o.FileMode); err != nil {
+		return nil, fmt.Errorf("mapkv: open: %w", err)
+	}
+	if err := mmap.Lock(db.file, !o.ReadOnly, o.Timeout); err != nil {
+		db.file.Close()
+		if errors.Is(err, mmap.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrTimeout, path)
+		}
+		return nil, fmt.Errorf("mapkv: lock: %w", err)
+	}
+	if err := guard(db.open); err != nil {
+		db.unmapAll()
+		mmap.Unlock(db.file)
+		db.file.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) open() error {
+	fi, err := db.file.Stat()
+	if err != nil {
+		return fmt.Errorf("mapkv: stat: %w", err)
+	}
+	if fi.Size() == 0 {
+		if db.opts.ReadOnly {
+			return corrupt(db.path, errors.New("empty file"))
+		}
+		if err := db.create(); err != nil {
+			return err
+		}
+		if fi, err = db.file.Stat(); err != nil {
+			return fmt.Errorf("mapkv: stat: %w", err)
+		}
+	}
+	db.fileSize = fi.Size()
+	metas, ps, err := db.readMetas()
+	if err != nil {
+		return err
+	}
+	db.pageSize = ps
+	reserve := db.opts.MaxSize
+	if min := 2 * db.fileSize; reserve < min {
+		reserve = min
+	}
+	reserve = roundUp(reserve, int64(ps))
+	ro, err := mmap.Map(db.file, reserve, false)
+	if err != nil {
+		return fmt.Errorf("mapkv: %w", err)
+	}
+	m := &mapping{region: ro, refs: 1}
+	db.state = &state{m: m}
+	meta, err := db.chooseMeta(metas, ro.Data)
+	if err != nil {
+		return err
+	}
+	db.state.meta = meta
+	if db.opts.ReadOnly {
+		return nil
+	}
+	if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
+		return fmt.Errorf("mapkv: %w", err)
+	}
+	// The chosen meta may have reached the page cache but not the disk
+	// (the process that wrote it crashed before its flush). Make it durable
+	// before building on it, or a power cut could leave neither meta valid.
+	if err := mmap.Datasync(db.file); err != nil {
+		return fmt.Errorf("mapkv: fdatasync %s: %w", db.path, err)
+	}
+	db.free = newFreelist()
+	runs, err := db.loadFreelist(meta, ro.Data)
+	if err != nil {
+		return corrupt(db.path, err)
+	}
+	db.free.load(runs)
+	return nil
+}
+
+// create writes the two meta pages of a new, empty database.
+func (db *DB) create() error {
+	ps := db.opts.PageSize
+	buf := make([]byte, 2*ps)
+	for slot := 0; slot < 2; slot++ {
+		m := page.Meta{PageSize: uint32(ps), PgCount: 2}
+		page.PutMeta(buf[slot*ps:], page.ID(slot), &m)
+	}
+	if _, err := db.file.WriteAt(buf, 0); err != nil {
+		return fmt.Errorf("mapkv: init %s: %w", db.path, err)
+	}
+	size := roundUp(max(db.opts.InitialSize, int64(2*ps)), int64(ps))
+	if err := mmap.Grow(db.file, size); err != nil {
+		return fmt.Errorf("mapkv: init: %w", err)
+	}
+	return nil
+}
+
+type metaSlot struct {
+	meta page.Meta
+	err  error
+}
+
+// readMetas reads both meta slots with pread (before anything is mapped)
+// and returns them with the file's page size.
+func (db *DB) readMetas() ([2]metaSlot, int, error) {
+	var slots [2]metaSlot
+	buf := make([]byte, page.MetaSize)
+	if _, err := db.file.ReadAt(buf, 0); err != nil {
+		return slots, 0, corrupt(db.path, fmt.Errorf("reading meta 0: %w", err))
+	}
+	slots[0].meta, slots[0].err = page.DecodeMeta(buf, 0)
+	ps := 0
+	if slots[0].err == nil {
+		ps = int(slots[0].meta.PageSize)
+	}
+	// The second meta sits one page in; if the first is damaged, try every
+	// page size the format allows.
+	sizes := []int{ps}
+	if ps == 0 {
+		for s := page.MinPageSize; s <= page.MaxPageSize; s *= 2 {
+			sizes = append(sizes, s)
+		}
+	}
+	slots[1].err = errors.New("meta 1: unreadable")
+	for _, s := range sizes {
+		if _, err := db.file.ReadAt(buf, int64(s)); err != nil {
+			continue
+		}
+		m, err := page.DecodeMeta(buf, 1)
+		if err == nil && int(m.PageSize) == s {
+			slots[1] = metaSlot{meta: m}
+			ps = s
+			break
+		}
+		if s == ps {
+			slots[1].err = err
+		}
+	}
+	if ps == 0 {
+		return slots, 0, corrupt(db.path, fmt.Errorf("no valid meta page: %v; %v", slots[0].err, slots[1].err))
+	}
+	if slots[0].err == nil && slots[1].err == nil && slots[0].meta.PageSize != slots[1].meta.PageSize {
+		return slots, 0, corrupt(db.path, errors.New("meta pages disagree on the page size"))
+	}
+	if db.fileSize < int64(2*ps) {
+		return slots, 0, corrupt(db.path, fmt.Errorf("file of %d bytes is shorter than its two meta pages", db.fileSize))
+	}
+	return slots, ps, nil
+}
+
+// chooseMeta picks the newest meta whose commit verifies: its pages lie in
+// the file, and every node its transaction wrote carries that
+// transaction's id and a valid checksum. A meta failing that is a commit
+// whose flush did not complete; the older meta was durable before it
+// began, and its pages were not touched (copy-on-write).
+func (db *DB) chooseMeta(slots [2]metaSlot, data []byte) (page.Meta, error) {
+	order := []int{0, 1}
+	if slots[1].err == nil && (slots[0].err != nil || slots[1].meta.TxID > slots[0].meta.TxID) {
+		order = []int{1, 0}
+	}
+	var problems []error
+	for i, s := range order {
+		if slots[s].err != nil {
+			problems = append(problems, slots[s].err)
+			continue
+		}
+		err := db.verifyMeta(&slots[s].meta, data)
+		if err == nil {
+			if i > 0 || len(problems) > 0 {
+				db.fallback = fmt.Sprintf("using meta %d (tx %d): %v", s, slots[s].meta.TxID, errors.Join(problems...))
+			}
+			return slots[s].meta, nil
+		}
+		problems = append(problems, fmt.Errorf("meta %d (tx %d): %w", s, slots[s].meta.TxID, err))
+	}
+	return page.Meta{}, corrupt(db.path, errors.Join(problems...))
+}
+
+func (db *DB) verifyMeta(m *page.Meta, data []byte) error {
+	if int64(m.PgCount)*int64(db.pageSize) > db.fileSize {
+		return fmt.Errorf("%w: meta names %d pages but the file holds %d", page.ErrFormat, m.PgCount, db.fileSize/int64(db.pageSize))
+	}
+	t := btree.Tree{Data: data, PageSize: db.pageSize, PgCount: m.PgCount}
+	if m.Freelist != 0 {
+		n, err := t.Node(m.Freelist)
+		if err != nil {
+			return err
+		}
+		if err := page.Verify(n, m.Freelist, m.FreeTx); err != nil {
+			return err
+		}
+	}
+	if m.Flags&page.MetaSynced != 0 || m.CommitPages == 0 && m.CommitHash == 0 {
+		return nil
+	}
+	var count, hash uint64
+	err := t.WalkFresh(m.Root, m.TxID, func(id page.ID, n []byte) {
+		count++
+		hash = page.CommitMix(hash, id, page.Checksum(n))
+	})
+	if err != nil {
+		return err
+	}
+	if m.FreeTx == m.TxID && m.Freelist != 0 {
+		n, _ := t.Node(m.Freelist)
+		count++
+		hash = page.CommitMix(hash, m.Freelist, page.Checksum(n))
+	}
+	if count != m.CommitPages || hash != m.CommitHash {
+		return fmt.Errorf("%w: commit record names %d pages, found %d valid ones", page.ErrFormat, m.CommitPages, count)
+	}
+	return nil
+}
+
+func (db *DB) loadFreelist(m page.Meta, data []byte) ([]page.Run, error) {
+	if m.Freelist == 0 {
+		return nil, nil
+	}
+	t := btree.Tree{Data: data, PageSize: db.pageSize, PgCount: m.PgCount}
+	n, err := t.Node(m.Freelist)
+	if err != nil {
+		return nil, err
+	}
+	return page.DecodeFreelist(n, m.PgCount)
+}
+
+// Path returns the path the database was opened with.
+func (db *DB) Path() string { return db.path }
+
+// Close waits for the open write transaction, if any, closes the file and
+// unmaps it. Read transactions still open keep their mapping until they
+// end. Close is idempotent.
+func (db *DB) Close() error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	db.stateMu.Lock()
+	if db.closed {
+		db.stateMu.Unlock()
+		return nil
+	}
+	db.closed = true
+	st := db.state
+	db.stateMu.Unlock()
+	if st != nil {
+		db.release(st.m)
+	}
+	var err error
+	if db.rw != nil {
+		err = db.rw.Unmap()
+		db.rw = nil
+	}
+	mmap.Unlock(db.file)
+	if cerr := db.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// unmapAll undoes a half-done open.
+func (db *DB) unmapAll() {
+	if db.state != nil && db.state.m != nil {
+		db.state.m.region.Unmap()
+	}
+	if db.rw != nil {
+		db.rw.Unmap()
+	}
+}
+
+// release drops one reference to m, unmapping it after the last.
+func (db *DB) release(m *mapping) {
+	db.stateMu.Lock()
+	m.refs--
+	last := m.refs == 0
+	db.stateMu.Unlock()
+	if last {
+		m.region.Unmap()
+	}
+}
+
+// Begin starts a transaction. Any number of read transactions may be open
+// at once, beside one write transaction: a second Begin(true) waits for
+// the first to end. Every transaction must end with Commit or Rollback; an
+// open read transaction keeps the pages it sees from being reused.
+func (db *DB) Begin(writable bool) (*Tx, error) {
+	if writable {
+		return db.beginWrite()
+	}
+	return db.beginRead()
+}
+
+func (db *DB) beginRead() (*Tx, error) {
+	db.stateMu.Lock()
+	if db.closed {
+		db.stateMu.Unlock()
+		return nil, ErrDatabaseNotOpen
+	}
+	st := db.state
+	st.m.refs++
+	db.readers.add(st.meta.TxID)
+	db.stateMu.Unlock()
+	db.stats.txN.Add(1)
+	tx := &Tx{db: db, meta: st.meta, m: st.m}
+	tx.init()
+	return tx, nil
+}
+
+func (db *DB) beginWrite() (*Tx, error) {
+	if db.opts.ReadOnly {
+		return nil, ErrDatabaseReadOnly
+	}
+	db.writeMu.Lock()
+	db.stateMu.Lock()
+	if db.closed {
+		db.stateMu.Unlock()
+		db.writeMu.Unlock()
+		return nil, ErrDatabaseNotOpen
+	}
+	if db.failed != nil {
+		db.stateMu.Unlock()
+		db.writeMu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrFailed, db.failed)
+	}
+	st := db.state
+	st.m.refs++
+	oldest, ok := db.readers.oldest()
+	if !ok {
+		oldest = st.meta.TxID
+	}
+	db.stateMu.Unlock()
+	// Pages freed by transaction t were live in t-1: free once every
+	// reader reads t or later.
+	db.free.release(oldest)
+	db.stats.writeN.Add(1)
+	tx := &Tx{db: db, meta: st.meta, m: st.m, writable: true}
+	tx.init()
+	return tx, nil
+}
+
+// View runs fn in a read transaction and returns its error. The
+// transaction ends when fn returns: slices obtained inside fn must not be
+// used after. A fault in the mapping (the file cut short by another
+// process) is returned as an error wrapping ErrCorrupt.
+func (db *DB) View(fn func(*Tx) error) error {
+	tx, err := db.Begin(false)
+	if err != nil {
+		return err
+	}
+	return tx.run(fn)
+}
+
+// Update runs fn in a write transaction and commits it if fn returns nil;
+// otherwise it rolls back and returns fn's error. If fn panics, the
+// transaction is rolled back and the panic continues.
+func (db *DB) Update(fn func(*Tx) error) error {
+	tx, err := db.Begin(true)
+	if err != nil {
+		return err
+	}
+	return tx.run(fn)
+}
+
+// grow extends the file to hold at least need bytes, doubling it up to
+// GrowStep at a time. Past the reservation it maps a larger range.
+// Called by the writer only.
+func (db *DB) grow(need int64, tx *Tx) error {
+	if need <= db.fileSize {
+		return nil
+	}
+	size := db.fileSize
+	for size < need {
+		step := min(max(size, db.opts.InitialSize), db.opts.GrowStep)
+		size += step
+	}
+	size = roundUp(size, int64(db.pageSize))
+	if size > int64(len(db.rw.Data)) {
+		if err := db.remap(size, tx); err != nil {
+			return err
+		}
+	}
+	if err := mmap.Grow(db.file, size); err != nil {
+		return fmt.Errorf("mapkv: %w", err)
+	}
+	db.fileSize = size
+	return nil
+}
+
+// remap reserves a larger range for a file that outgrew its reservation.
+// Readers keep the mapping they began with; it is unmapped when the last
+// of them ends.
+func (db *DB) remap(size int64, tx *Tx) error {
+	reserve := roundUp(max(2*int64(len(db.rw.Data)), 2*size), int64(db.pageSize))
+	ro, err := mmap.Map(db.file, reserve, false)
+	if err != nil {
+		return fmt.Errorf("mapkv: remap: %w", err)
+	}
+	rw, err := mmap.Map(db.file, reserve, true)
+	if err != nil {
+		ro.Unmap()
+		return fmt.Errorf("mapkv: remap: %w", err)
+	}
+	m := &mapping{region: ro, refs: 1}
+	db.stateMu.Lock()
+	old := db.state
+	db.state = &state{meta: old.meta, m: m}
+	db.stateMu.Unlock()
+	db.release(old.m)
+	// The writer's slices into the old writable mapping stay valid until
+	// its transaction ends.
+	tx.retired = append(tx.retired, db.rw)
+	db.rw = rw
+	db.stats.remapN.Add(1)
+	return nil
+}
+
+func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }

@@ -1,0 +1,99 @@
+package mapkv
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+// Options configure Open. The zero value (or a nil *Options) means
+// defaults; Open works on a copy, so an Options value may be reused.
+type Options struct {
+	// ReadOnly opens the file with a shared lock and refuses writes.
+	ReadOnly bool
+	// NoSync makes commits skip the flush: fast, and still consistent
+	// after a crash of the process, but commits may be lost (the database
+	// rolls back to an earlier commit) if the machine loses power.
+	NoSync bool
+	// PageSize is the page size of a new file: a power of two from 1 KiB
+	// to 64 KiB. Default: the OS page size. An existing file keeps its own.
+	PageSize int
+	// MaxSize is the address space reserved for the mapping, in bytes.
+	// The file grows beneath it without remapping; past it, mapkv maps a
+	// larger range and retires the old one once no reader uses it.
+	// Default: 256 GiB on 64-bit systems, 1 GiB on 32-bit ones.
+	MaxSize int64
+	// Timeout is how long Open waits for the file lock; 0 fails at once
+	// with ErrTimeout.
+	Timeout time.Duration
+	// InitialSize is the size a new file starts with. Default 1 MiB.
+	InitialSize int64
+	// GrowStep caps how much the file grows at once; below it the file
+	// doubles. Default 1 GiB.
+	GrowStep int64
+	// FileMode is the permission of a new file. Default 0o600.
+	FileMode os.FileMode
+	// MaxBatchSize is the most calls one Batch transaction takes. Default 1000.
+	MaxBatchSize int
+	// MaxBatchDelay is how long a Batch waits for more callers before it
+	// commits. Default 0: a batch commits as soon as the writer is free,
+	// gathering whoever arrived while the previous commit ran.
+	MaxBatchDelay time.Duration
+	// SyncThreshold is the size of a transaction's written pages, in bytes,
+	// above which a commit flushes data and meta separately (two syncs)
+	// so that Open need not re-verify a huge commit. Default 64 MiB.
+	SyncThreshold int64
+	// ShrinkThreshold is the free space at the end of the file, in bytes,
+	// above which a commit truncates the file. Default 4 MiB.
+	ShrinkThreshold int64
+}
+
+const defaultMaxSize64 = 256 << 30
+
+// withDefaults returns a copy of o with every unset field filled in.
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.PageSize == 0 {
+		r.PageSize = os.Getpagesize()
+		if !page.ValidPageSize(r.PageSize) {
+			r.PageSize = 4096
+		}
+	}
+	if !page.ValidPageSize(r.PageSize) {
+		return r, fmt.Errorf("%w: page size %d (want a power of two from %d to %d)", ErrInvalidOptions, r.PageSize, page.MinPageSize, page.MaxPageSize)
+	}
+	if r.MaxSize == 0 {
+		r.MaxSize = defaultMaxSize64
+		if bits.UintSize == 32 {
+			r.MaxSize = 1 << 30
+		}
+	}
+	if r.MaxSize < 0 || r.InitialSize < 0 || r.GrowStep < 0 || r.Timeout < 0 || r.MaxBatchSize < 0 || r.MaxBatchDelay < 0 || r.SyncThreshold < 0 || r.ShrinkThreshold < 0 {
+		return r, fmt.Errorf("%w: negative size or duration", ErrInvalidOptions)
+	}
+	if r.InitialSize == 0 {
+		r.InitialSize = 1 << 20
+	}
+	if r.GrowStep == 0 {
+		r.GrowStep = 1 << 30
+	}
+	if r.FileMode == 0 {
+		r.FileMode = 0o600
+	}
+	if r.MaxBatchSize == 0 {
+		r.MaxBatchSize = 1000
+	}
+	if r.SyncThreshold == 0 {
+		r.SyncThreshold = 64 << 20
+	}
+	if r.ShrinkThreshold == 0 {
+		r.ShrinkThreshold = 4 << 20
+	}
+	return r, nil
+}

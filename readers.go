@@ -1,0 +1,38 @@
+package mapkv
+
+import "github.com/mapkv/mapkv/page"
+
+// readerTable records the txid each open read transaction reads, so that
+// the writer never reuses a page one of them may still reach. It is the
+// one place reader tracking lives; callers hold DB.stateMu.
+type readerTable struct {
+	counts map[page.TxID]int
+	n      int
+}
+
+func (r *readerTable) add(t page.TxID) {
+	if r.counts == nil {
+		r.counts = map[page.TxID]int{}
+	}
+	r.counts[t]++
+	r.n++
+}
+
+func (r *readerTable) remove(t page.TxID) {
+	if c := r.counts[t]; c > 1 {
+		r.counts[t] = c - 1
+	} else {
+		delete(r.counts, t)
+	}
+	r.n--
+}
+
+// oldest returns the smallest txid being read, or ok=false if none.
+func (r *readerTable) oldest() (t page.TxID, ok bool) {
+	for k := range r.counts {
+		if !ok || k < t {
+			t, ok = k, true
+		}
+	}
+	return t, ok
+}

@@ -1,0 +1,394 @@
+package mapkv
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/mapkv/mapkv/btree"
+	"github.com/mapkv/mapkv/mmap"
+	"github.com/mapkv/mapkv/page"
+)
+
+// ErrManagedTx is returned by Commit or Rollback called inside the
+// function given to View, Update or Batch, which end the transaction
+// themselves.
+var ErrManagedTx = errors.New("mapkv: Commit or Rollback inside View, Update or Batch")
+
+// Tx is a transaction: a consistent view of the database as of one
+// commit, and for a writable Tx, the changes that its Commit applies.
+//
+// Slices returned by a Tx (keys and values) point into the read-only
+// mapping of the file or into the transaction's own memory. They are valid
+// only until the transaction ends, and must not be written to: a write
+// into the mapping faults.
+//
+// A Tx is not safe for concurrent use by several goroutines.
+type Tx struct {
+	db       *DB
+	meta     page.Meta // the committed state this transaction reads
+	m        *mapping  // the mapping it reads through (pinned)
+	tree     btree.Tree
+	root     *Bucket
+	writable bool
+	managed  bool
+	closed   bool
+	err      error // first corruption met by a read; returned by View/Update
+
+	// write transactions only
+	freeRoots []page.ID      // trees of buckets deleted in this tx
+	retired   []*mmap.Region // writable mappings replaced by a remap
+	arena     []byte         // copies of keys and values put
+	alloc     *txAlloc       // set during commit
+	saved     *freelist      // free set before the commit, to restore on failure
+}
+
+func (tx *Tx) init() {
+	tx.tree = btree.Tree{Data: tx.m.region.Data, PageSize: tx.db.pageSize, PgCount: tx.meta.PgCount}
+	tx.root = &Bucket{tx: tx, ref: tx.meta.Root}
+}
+
+// ID returns the txid of the state this transaction reads; for a writable
+// transaction, the txid its commit will have.
+func (tx *Tx) ID() uint64 {
+	if tx.writable {
+		return uint64(tx.meta.TxID) + 1
+	}
+	return uint64(tx.meta.TxID)
+}
+
+// Size returns the size in bytes of the database image this transaction
+// sees: what WriteTo writes.
+func (tx *Tx) Size() int64 { return int64(tx.meta.PgCount) * int64(tx.db.pageSize) }
+
+// Writable reports whether the transaction can change the database.
+func (tx *Tx) Writable() bool { return tx.writable }
+
+// DB returns the database the transaction belongs to.
+func (tx *Tx) DB() *DB { return tx.db }
+
+// Bucket returns the top-level bucket called name, or nil if there is none.
+func (tx *Tx) Bucket(name []byte) *Bucket {
+	if tx.closed {
+		return nil
+	}
+	return tx.root.Bucket(name)
+}
+
+// CreateBucket creates a top-level bucket. It fails with ErrBucketExists if
+// it exists, ErrBucketNameRequired for an empty name.
+func (tx *Tx) CreateBucket(name []byte) (*Bucket, error) {
+	if tx.closed {
+		return nil, ErrTxClosed
+	}
+	return tx.root.CreateBucket(name)
+}
+
+// CreateBucketIfNotExists returns the top-level bucket called name,
+// creating it if needed.
+func (tx *Tx) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
+	if tx.closed {
+		return nil, ErrTxClosed
+	}
+	return tx.root.CreateBucketIfNotExists(name)
+}
+
+// DeleteBucket deletes a top-level bucket and everything in it.
+func (tx *Tx) DeleteBucket(name []byte) error {
+	if tx.closed {
+		return ErrTxClosed
+	}
+	return tx.root.DeleteBucket(name)
+}
+
+// ForEachBucket calls fn for each top-level bucket in name order, stopping
+// at the first error.
+func (tx *Tx) ForEachBucket(fn func(name []byte, b *Bucket) error) error {
+	if tx.closed {
+		return ErrTxClosed
+	}
+	return tx.root.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return nil
+		}
+		return fn(k, tx.root.Bucket(k))
+	})
+}
+
+// Cursor returns a cursor over the top-level bucket names (values nil).
+func (tx *Tx) Cursor() *Cursor { return tx.root.Cursor() }
+
+// Rollback ends the transaction, discarding its changes. It returns
+// ErrTxClosed if the transaction has already ended, so that a deferred
+// Rollback after Commit is harmless.
+func (tx *Tx) Rollback() error {
+	if tx.closed {
+		return ErrTxClosed
+	}
+	if tx.managed {
+		return ErrManagedTx
+	}
+	tx.close()
+	return nil
+}
+
+func (tx *Tx) close() {
+	if tx.closed {
+		return
+	}
+	tx.closed = true
+	db := tx.db
+	if tx.writable {
+		for _, r := range tx.retired {
+			r.Unmap()
+		}
+		tx.retired = nil
+		db.release(tx.m)
+		db.writeMu.Unlock()
+	} else {
+		db.stateMu.Lock()
+		db.readers.remove(tx.meta.TxID)
+		db.stateMu.Unlock()
+		db.release(tx.m)
+	}
+	tx.root = nil
+	tx.arena = nil
+}
+
+// fail records the first corruption a read met; the read itself returns
+// nothing, and View or Update return the error.
+func (tx *Tx) fail(err error) {
+	if tx.err == nil && err != nil {
+		tx.err = corrupt(tx.db.path, err)
+	}
+}
+
+// Err returns the first corruption error a read in this transaction met
+// (Get and cursor moves return nil on damage and record it here).
+func (tx *Tx) Err() error { return tx.err }
+
+// run is View and Update: fn in a managed transaction, with faults on the
+// mapping turned into errors.
+func (tx *Tx) run(fn func(*Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			tx.managed = false
+			tx.close()
+			if fe := asFault(r); fe != nil {
+				err = fe
+				return
+			}
+			panic(r)
+		}
+	}()
+	tx.managed = true
+	err = fn(tx)
+	tx.managed = false
+	if err == nil {
+		err = tx.err
+	}
+	if err != nil || !tx.writable {
+		tx.close()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Commit writes the transaction's changes and makes them durable (unless
+// Options.NoSync) with one flush: the new meta carries a record of the
+// pages the commit wrote, and Open trusts it only if they all verify.
+func (tx *Tx) Commit() error {
+	if tx.closed {
+		return ErrTxClosed
+	}
+	if tx.managed {
+		return ErrManagedTx
+	}
+	if !tx.writable {
+		return ErrTxNotWritable
+	}
+	defer tx.close()
+	if tx.err != nil {
+		return tx.err
+	}
+	if tx.db.failed != nil {
+		return fmt.Errorf("%w: %v", ErrFailed, tx.db.failed)
+	}
+	if !tx.root.dirty && len(tx.freeRoots) == 0 {
+		return nil
+	}
+	tx.saved = tx.db.free.snapshot()
+	err := guard(tx.commit)
+	if err != nil {
+		// Nothing the failed commit wrote is reachable from a meta on
+		// disk; forget its allocations.
+		tx.db.free = tx.saved
+		if errors.Is(err, page.ErrFormat) {
+			err = corrupt(tx.db.path, err)
+		}
+		return err
+	}
+	tx.db.stats.commitN.Add(1)
+	return nil
+}
+
+func (tx *Tx) commit() error {
+	db := tx.db
+	txid := tx.meta.TxID + 1
+	a := &txAlloc{tx: tx, fresh: map[page.ID]uint64{}, hwm: page.ID(tx.meta.PgCount)}
+	tx.alloc = a
+	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid}
+	for _, r := range tx.freeRoots {
+		if err := w.FreeTree(r); err != nil {
+			return err
+		}
+	}
+	if err := tx.root.flush(w); err != nil {
+		return err
+	}
+	if tx.meta.Freelist != 0 {
+		n, err := tx.tree.Node(tx.meta.Freelist)
+		if err != nil {
+			return err
+		}
+		a.Free(tx.meta.Freelist, len(n)/db.pageSize)
+	}
+	// The free-list node: sized before it is allocated; allocation never
+	// adds a run, so the runs fit.
+	nruns := db.free.runCount()
+	pages := page.Pages(page.FreelistSize(nruns), db.pageSize)
+	flID, flBuf, err := a.Alloc(pages)
+	if err != nil {
+		return err
+	}
+	// Cut a large free tail off the file.
+	hwm := a.hwm
+	if r, ok := db.free.tail(hwm); ok && int64(r.Len)*int64(db.pageSize) >= db.opts.ShrinkThreshold {
+		db.free.remove(r)
+		hwm = r.Start
+	}
+	runs := db.free.all()
+	if len(runs) > nruns {
+		return fmt.Errorf("mapkv: internal error: free list grew from %d to %d runs while being written", nruns, len(runs))
+	}
+	page.PutHeader(flBuf, flID, txid, page.TypeFreelist, uint32(pages-1), 0)
+	page.PutFreelist(flBuf, runs)
+	clear(flBuf[page.FreelistSize(len(runs)):])
+	a.Sealed(flID, page.Seal(flBuf))
+
+	meta := page.Meta{
+		PageSize: uint32(db.pageSize),
+		Root:     tx.root.ref,
+		Freelist: flID,
+		FreeTx:   txid,
+		PgCount:  uint64(hwm),
+		TxID:     txid,
+	}
+	for id, sum := range a.fresh {
+		meta.CommitPages++
+		meta.CommitHash = page.CommitMix(meta.CommitHash, id, sum)
+	}
+	ps := int64(db.pageSize)
+	if !db.opts.NoSync && a.written > db.opts.SyncThreshold {
+		// A huge commit: flush the data first so that Open need not
+		// re-verify it all (two syncs).
+		if err := db.sync(0, a.dirtyHi); err != nil {
+			return err
+		}
+		meta.Flags |= page.MetaSynced
+	}
+	slot := int64(txid % 2)
+	page.PutMeta(db.rw.Data[slot*ps:(slot+1)*ps], page.ID(slot), &meta)
+	if !db.opts.NoSync {
+		end := max(a.dirtyHi, 2*ps)
+		if meta.Flags&page.MetaSynced != 0 {
+			end = 2 * ps
+		}
+		if err := db.sync(0, end); err != nil {
+			return err
+		}
+	}
+	db.stateMu.Lock()
+	db.state = &state{meta: meta, m: db.state.m}
+	db.stateMu.Unlock()
+	db.shrink(hwm, txid)
+	return nil
+}
+
+// sync flushes a range of the writable mapping. A failed flush leaves the
+// file's durable state unknown (the kernel may have dropped the dirty
+// pages), so the DB refuses further writes until it is reopened.
+func (db *DB) sync(off, end int64) error {
+	db.stats.syncN.Add(1)
+	if err := db.rw.Sync(off, end-off); err != nil {
+		db.failed = err
+		return fmt.Errorf("mapkv: msync %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// shrink truncates the file when its tail beyond the last used page is
+// large. Failure is harmless (the file stays longer), so it is ignored.
+func (db *DB) shrink(hwm page.ID, txid page.TxID) {
+	// A reader of an older state may stream its whole image (WriteTo),
+	// free pages included: never cut the file beneath one.
+	db.stateMu.Lock()
+	defer db.stateMu.Unlock()
+	if oldest, ok := db.readers.oldest(); ok && oldest < txid {
+		return
+	}
+	used := roundUp(int64(hwm)*int64(db.pageSize), int64(db.pageSize))
+	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)))
+	if db.fileSize-keep < db.opts.ShrinkThreshold {
+		return
+	}
+	if err := db.file.Truncate(keep); err == nil {
+		db.fileSize = keep
+		db.stats.shrinkN.Add(1)
+	}
+}
+
+// txAlloc is the commit's page allocator: free pages first, lowest first,
+// then the end of the file.
+type txAlloc struct {
+	tx      *Tx
+	fresh   map[page.ID]uint64 // nodes written by this commit and still used -> checksum
+	hwm     page.ID
+	dirtyHi int64
+	written int64
+}
+
+func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
+	db := a.tx.db
+	id, ok := db.free.alloc(uint64(n))
+	if !ok {
+		id = a.hwm
+		ps := int64(db.pageSize)
+		if err := db.grow((int64(id)+int64(n))*ps, a.tx); err != nil {
+			return 0, nil, err
+		}
+		a.hwm += page.ID(n)
+		a.tx.tree.Data = db.state.m.region.Data
+		a.tx.tree.PgCount = uint64(a.hwm)
+	}
+	a.fresh[id] = 0
+	ps := int64(db.pageSize)
+	lo, hi := int64(id)*ps, (int64(id)+int64(n))*ps
+	a.dirtyHi = max(a.dirtyHi, hi)
+	a.written += hi - lo
+	return id, db.rw.Data[lo:hi:hi], nil
+}
+
+func (a *txAlloc) Free(id page.ID, n int) {
+	r := page.Run{Start: id, Len: uint64(n)}
+	if _, ok := a.fresh[id]; ok {
+		// Written by this commit and never visible to anyone: reuse now.
+		delete(a.fresh, id)
+		a.tx.db.free.add(r)
+		return
+	}
+	a.tx.db.free.addPending(a.tx.meta.TxID+1, r)
+}
+
+func (a *txAlloc) Sealed(id page.ID, sum uint64) { a.fresh[id] = sum }
