@@ -61,6 +61,10 @@ type mapping struct {
 type state struct {
 	meta page.Meta
 	m    *mapping
+	// figures for Stats, as of this commit
+	freeN, pendingN uint64
+	pendingBy       map[page.TxID]uint64
+	fileSize        int64
 }
 
 type counters struct {
@@ -136,7 +140,13 @@ func (db *DB) open() error {
 		return err
 	}
 	db.state.meta = meta
+	db.state.fileSize = db.fileSize
 	if db.opts.ReadOnly {
+		if runs, err := db.loadFreelist(meta, ro.Data); err == nil {
+			for _, r := range runs {
+				db.state.freeN += r.Len
+			}
+		}
 		return nil
 	}
 	if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
@@ -154,6 +164,7 @@ func (db *DB) open() error {
 		return corrupt(db.path, err)
 	}
 	db.free.load(runs)
+	db.publish(meta)
 	return nil
 }
 
@@ -457,6 +468,11 @@ func (db *DB) grow(need int64, tx *Tx) error {
 			return err
 		}
 	}
+	if hooks.grow != nil {
+		if err := hooks.grow(db, size); err != nil {
+			return fmt.Errorf("mapkv: grow %s: %w", db.path, err)
+		}
+	}
 	if err := mmap.Grow(db.file, size); err != nil {
 		return fmt.Errorf("mapkv: %w", err)
 	}
@@ -469,6 +485,11 @@ func (db *DB) grow(need int64, tx *Tx) error {
 // of them ends.
 func (db *DB) remap(size int64, tx *Tx) error {
 	reserve := roundUp(max(2*int64(len(db.rw.Data)), 2*size), int64(db.pageSize))
+	if hooks.mmap != nil {
+		if err := hooks.mmap(db, reserve); err != nil {
+			return fmt.Errorf("mapkv: remap %s: %w", db.path, err)
+		}
+	}
 	ro, err := mmap.Map(db.file, reserve, false)
 	if err != nil {
 		return fmt.Errorf("mapkv: remap: %w", err)
@@ -481,7 +502,9 @@ func (db *DB) remap(size int64, tx *Tx) error {
 	m := &mapping{region: ro, refs: 1}
 	db.stateMu.Lock()
 	old := db.state
-	db.state = &state{meta: old.meta, m: m}
+	st := *old
+	st.m = m
+	db.state = &st
 	db.stateMu.Unlock()
 	db.release(old.m)
 	// The writer's slices into the old writable mapping stay valid until

@@ -3,6 +3,8 @@ package mapkv
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mapkv/mapkv/page"
 )
 
 // Sentinel errors. Test for them with errors.Is: most are returned wrapped
@@ -68,4 +70,10 @@ func corrupt(path string, err error) error {
 		return err
 	}
 	return &corruptError{path: path, err: err}
+}
+
+var errTooDeep = fmt.Errorf("%w: tree or nesting deeper than the format allows (a loop?)", ErrCorrupt)
+
+func elemErr(id page.ID, i int) error {
+	return fmt.Errorf("%w: page %d: element %d does not fit the node", ErrCorrupt, id, i)
 }

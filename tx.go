@@ -309,10 +309,8 @@ func (tx *Tx) commit() error {
 			return err
 		}
 	}
-	db.stateMu.Lock()
-	db.state = &state{meta: meta, m: db.state.m}
-	db.stateMu.Unlock()
 	db.shrink(hwm, txid)
+	db.publish(meta)
 	return nil
 }
 
@@ -321,7 +319,14 @@ func (tx *Tx) commit() error {
 // pages), so the DB refuses further writes until it is reopened.
 func (db *DB) sync(off, end int64) error {
 	db.stats.syncN.Add(1)
-	if err := db.rw.Sync(off, end-off); err != nil {
+	real := func() error { return db.rw.Sync(off, end-off) }
+	var err error
+	if hooks.sync != nil {
+		err = hooks.sync(db, off, end-off, real)
+	} else {
+		err = real()
+	}
+	if err != nil {
 		db.failed = err
 		return fmt.Errorf("mapkv: msync %s: %w", db.path, err)
 	}
@@ -392,3 +397,21 @@ func (a *txAlloc) Free(id page.ID, n int) {
 }
 
 func (a *txAlloc) Sealed(id page.ID, sum uint64) { a.fresh[id] = sum }
+
+// publish makes meta the state new transactions read. Called by the writer.
+func (db *DB) publish(meta page.Meta) {
+	st := &state{meta: meta, fileSize: db.fileSize, pendingBy: map[page.TxID]uint64{}}
+	if db.free != nil {
+		st.freeN = db.free.nfree
+		for t, rs := range db.free.pending {
+			for _, r := range rs {
+				st.pendingBy[t] += r.Len
+				st.pendingN += r.Len
+			}
+		}
+	}
+	db.stateMu.Lock()
+	st.m = db.state.m
+	db.state = st
+	db.stateMu.Unlock()
+}
