@@ -28,7 +28,9 @@ type batchCall struct {
 // with other callers' functions; the transaction went on without it.
 type PanicError struct{ Value any }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("mapkv: batch function panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("mapkv: batch function panicked: %v", e.Value)
+}
 
 // Batch runs fn in a write transaction shared with other goroutines'
 // concurrent Batch calls, so that they pay for one commit (one sync)

@@ -295,8 +295,17 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 	}
 	c.markDeleted()
 	delete(b.children, string(name))
+	// Trees of buckets deleted earlier inside c are part of c's committed
+	// tree, which is freed whole: forget them, or they would be freed twice.
+	kept := b.tx.freeRoots[:0]
+	for _, fr := range b.tx.freeRoots {
+		if !fr.owner.within(c) {
+			kept = append(kept, fr)
+		}
+	}
+	b.tx.freeRoots = kept
 	if c.committedRoot != 0 {
-		b.tx.freeRoots = append(b.tx.freeRoots, c.committedRoot)
+		b.tx.freeRoots = append(b.tx.freeRoots, freeRoot{root: c.committedRoot, owner: b})
 	}
 	b.set(change{key: c.name, del: true})
 	return nil
@@ -368,4 +377,21 @@ func (b *Bucket) flush(w *btree.Writer) error {
 	}
 	b.dirty = false
 	return nil
+}
+
+// within reports whether b is anc or nested inside it.
+func (b *Bucket) within(anc *Bucket) bool {
+	for p := b; p != nil; p = p.parent {
+		if p == anc {
+			return true
+		}
+	}
+	return false
+}
+
+// freeRoot is the committed tree of a bucket deleted in this transaction,
+// freed at commit; owner is the bucket it was deleted from.
+type freeRoot struct {
+	root  page.ID
+	owner *Bucket
 }

@@ -18,17 +18,17 @@ type Stats struct {
 	// held back by the oldest open reader (OldestReadTxID).
 	PendingPageN   uint64
 	PinnedPageN    uint64
-	OpenReadTxN    int            // read transactions open now
-	OldestReadTxID uint64         // txid the oldest open reader reads (0: none)
-	Readers        []ReaderStat   // open readers by txid, oldest first
-	TxN            int64          // read transactions started
-	WriteTxN       int64          // write transactions started
-	CommitN        int64          // commits that wrote something
-	SyncN          int64          // flushes (msync) issued
-	RemapN         int64          // times the reservation was outgrown and remapped
-	ShrinkN        int64          // times a commit truncated the file
-	MappedSize     int64          // bytes of address space reserved
-	MetaFallback   string         // why Open used the older meta; empty if it did not
+	OpenReadTxN    int          // read transactions open now
+	OldestReadTxID uint64       // txid the oldest open reader reads (0: none)
+	Readers        []ReaderStat // open readers by txid, oldest first
+	TxN            int64        // read transactions started
+	WriteTxN       int64        // write transactions started
+	CommitN        int64        // commits that wrote something
+	SyncN          int64        // flushes (msync) issued
+	RemapN         int64        // times the reservation was outgrown and remapped
+	ShrinkN        int64        // times a commit truncated the file
+	MappedSize     int64        // bytes of address space reserved
+	MetaFallback   string       // why Open used the older meta; empty if it did not
 }
 
 // ReaderStat is the number of open read transactions reading one txid.

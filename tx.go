@@ -36,7 +36,7 @@ type Tx struct {
 	err      error // first corruption met by a read; returned by View/Update
 
 	// write transactions only
-	freeRoots []page.ID      // trees of buckets deleted in this tx
+	freeRoots []freeRoot     // trees of buckets deleted in this tx
 	retired   []*mmap.Region // writable mappings replaced by a remap
 	arena     []byte         // copies of keys and values put
 	alloc     *txAlloc       // set during commit
@@ -240,7 +240,7 @@ func (tx *Tx) commit() error {
 	tx.alloc = a
 	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid}
 	for _, r := range tx.freeRoots {
-		if err := w.FreeTree(r); err != nil {
+		if err := w.FreeTree(r.root); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,491 @@
+package mapkv_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/mapkv/mapkv"
+)
+
+func mustOpen(t testing.TB, path string, opts *mapkv.Options) *mapkv.DB {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "test.db")
+	}
+	db, err := mapkv.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustCheck(t testing.TB, db *mapkv.DB) {
+	t.Helper()
+	if err := db.Check(); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+}
+
+// model is the in-memory reference a bucket is compared against.
+type model struct {
+	vals    map[string]string
+	buckets map[string]*model
+	seq     uint64
+}
+
+func newModel() *model { return &model{vals: map[string]string{}, buckets: map[string]*model{}} }
+
+func (m *model) clone() *model {
+	c := &model{vals: make(map[string]string, len(m.vals)), buckets: make(map[string]*model, len(m.buckets)), seq: m.seq}
+	for k, v := range m.vals {
+		c.vals[k] = v
+	}
+	for k, b := range m.buckets {
+		c.buckets[k] = b.clone()
+	}
+	return c
+}
+
+// keys returns all keys (values and buckets) in order.
+func (m *model) keys() []string {
+	ks := make([]string, 0, len(m.vals)+len(m.buckets))
+	for k := range m.vals {
+		ks = append(ks, k)
+	}
+	for k := range m.buckets {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// compare checks bucket b against m completely: every key and value, in
+// order in both directions, Get of each key, Seek, and nested buckets.
+func compare(t *testing.T, b *mapkv.Bucket, m *model, path string) {
+	t.Helper()
+	want := m.keys()
+	var got []string
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		got = append(got, string(k))
+		if _, isB := m.buckets[string(k)]; isB != (v == nil) {
+			t.Fatalf("%s: key %q: bucket=%v but value nil=%v", path, k, isB, v == nil)
+		}
+		if wv, ok := m.vals[string(k)]; ok && string(v) != wv {
+			t.Fatalf("%s: key %q: cursor value %q, want %q", path, k, trunc(v), trunc([]byte(wv)))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: forward keys differ:\n got %d %q\nwant %d %q", path, len(got), truncList(got), len(want), truncList(want))
+	}
+	got = got[:0]
+	for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+		got = append(got, string(k))
+	}
+	slices.Reverse(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: backward keys differ: got %d want %d", path, len(got), len(want))
+	}
+	for k, v := range m.vals {
+		if g := b.Get([]byte(k)); g == nil || string(g) != v {
+			t.Fatalf("%s: Get(%q) = %q, want %q", path, k, trunc(g), trunc([]byte(v)))
+		}
+	}
+	for k, sub := range m.buckets {
+		if b.Get([]byte(k)) != nil {
+			t.Fatalf("%s: Get of bucket key %q not nil", path, k)
+		}
+		nb := b.Bucket([]byte(k))
+		if nb == nil {
+			t.Fatalf("%s: bucket %q missing", path, k)
+		}
+		if nb.Sequence() != sub.seq {
+			t.Fatalf("%s/%s: sequence %d, want %d", path, k, nb.Sequence(), sub.seq)
+		}
+		compare(t, nb, sub, path+"/"+k)
+	}
+	// Seek to a few probes.
+	for i := 0; i < 3 && len(want) > 0; i++ {
+		probe := want[rand.IntN(len(want))] + "\x00"
+		k, _ := c.Seek([]byte(probe))
+		j := sort.SearchStrings(want, probe)
+		if j == len(want) {
+			if k != nil {
+				t.Fatalf("%s: Seek(%q) = %q, want end", path, probe, k)
+			}
+		} else if string(k) != want[j] {
+			t.Fatalf("%s: Seek(%q) = %q, want %q", path, probe, k, want[j])
+		}
+	}
+}
+
+func trunc(b []byte) string {
+	if len(b) > 20 {
+		return fmt.Sprintf("%q...(%d bytes)", b[:20], len(b))
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+func truncList(s []string) []string {
+	if len(s) > 10 {
+		return append(slices.Clone(s[:10]), "...")
+	}
+	return s
+}
+
+// TestModel runs long random sequences of operations against the engine
+// and an in-memory reference, comparing them after every step.
+// MAPKV_MODEL_STEPS and MAPKV_MODEL_SEEDS make it longer.
+func TestModel(t *testing.T) {
+	for _, ps := range []int{1024, 4096, 65536} {
+		for _, maxVal := range []int{16, 3000, 70000} {
+			t.Run(fmt.Sprintf("page%d/val%d", ps, maxVal), func(t *testing.T) {
+				t.Parallel()
+				steps, seeds := 1500, 1
+				if n, err := strconv.Atoi(os.Getenv("MAPKV_MODEL_STEPS")); err == nil {
+					steps = n
+				}
+				if n, err := strconv.Atoi(os.Getenv("MAPKV_MODEL_SEEDS")); err == nil {
+					seeds = n
+				}
+				for s := 0; s < seeds; s++ {
+					runModel(t, ps, maxVal, steps, uint64(ps*31+maxVal+s*1000003))
+				}
+			})
+		}
+	}
+}
+
+func runModel(t *testing.T, pageSize, maxVal, steps int, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	path := filepath.Join(t.TempDir(), "model.db")
+	opts := &mapkv.Options{PageSize: pageSize, NoSync: true, InitialSize: 64 << 10, ShrinkThreshold: int64(8 * pageSize)}
+	db, err := mapkv.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	committed := newModel()
+	key := func() string {
+		switch rng.IntN(4) {
+		case 0:
+			return fmt.Sprintf("k%05d", rng.IntN(3000))
+		case 1:
+			return string(randBytes(rng, 1+rng.IntN(40)))
+		case 2:
+			return fmt.Sprintf("seq%08d", rng.IntN(100000))
+		}
+		return fmt.Sprintf("k%05d", rng.IntN(200))
+	}
+	val := func() string {
+		n := rng.IntN(64)
+		if rng.IntN(8) == 0 {
+			n = rng.IntN(maxVal + 1)
+		}
+		return string(randBytes(rng, n))
+	}
+	bucketNames := []string{"a", "b", "c", "nested", "\x00bin"}
+	for step := 0; step < steps; {
+		switch rng.IntN(20) {
+		case 0: // reopen
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if db, err = mapkv.Open(path, opts); err != nil {
+				t.Fatalf("step %d: reopen: %v", step, err)
+			}
+			mustCheck(t, db)
+			continue
+		}
+		tx, err := db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		work := committed.clone()
+		nops := 1 + rng.IntN(60)
+		if rng.IntN(10) == 0 {
+			nops = 500 + rng.IntN(1500)
+		}
+		for i := 0; i < nops; i++ {
+			step++
+			// pick a bucket: top-level, or nested one level down
+			name := bucketNames[rng.IntN(len(bucketNames))]
+			bm, ok := work.buckets[name]
+			b := tx.Bucket([]byte(name))
+			if ok != (b != nil) {
+				t.Fatalf("step %d: bucket %q exists=%v in db, %v in model", step, name, b != nil, ok)
+			}
+			if !ok {
+				if b, err = tx.CreateBucket([]byte(name)); err != nil {
+					t.Fatal(err)
+				}
+				bm = newModel()
+				work.buckets[name] = bm
+			}
+			if rng.IntN(4) == 0 {
+				sub := bucketNames[rng.IntN(len(bucketNames))]
+				if sm, ok := bm.buckets[sub]; ok {
+					b, bm = b.Bucket([]byte(sub)), sm
+				} else if _, isVal := bm.vals[sub]; !isVal {
+					nb, err := b.CreateBucket([]byte(sub))
+					if err != nil {
+						t.Fatalf("step %d: create nested: %v", step, err)
+					}
+					sm := newModel()
+					bm.buckets[sub] = sm
+					b, bm = nb, sm
+				}
+			}
+			switch r := rng.IntN(100); {
+			case r < 55:
+				k, v := key(), val()
+				err := b.Put([]byte(k), []byte(v))
+				if _, isB := bm.buckets[k]; isB {
+					if !errors.Is(err, mapkv.ErrIncompatibleValue) {
+						t.Fatalf("step %d: put over bucket: %v", step, err)
+					}
+				} else if err != nil {
+					t.Fatalf("step %d: put: %v", step, err)
+				} else {
+					bm.vals[k] = v
+				}
+			case r < 80:
+				ks := bm.keys()
+				k := key()
+				if len(ks) > 0 && rng.IntN(2) == 0 {
+					k = ks[rng.IntN(len(ks))]
+				}
+				err := b.Delete([]byte(k))
+				if _, isB := bm.buckets[k]; isB {
+					if !errors.Is(err, mapkv.ErrIncompatibleValue) {
+						t.Fatalf("step %d: delete of bucket key: %v", step, err)
+					}
+				} else if err != nil {
+					t.Fatal(err)
+				} else {
+					delete(bm.vals, k)
+				}
+			case r < 85: // delete through a cursor while walking
+				c := b.Cursor()
+				n := 0
+				for k, v := c.First(); k != nil && n < 5; k, v = c.Next() {
+					if v != nil && rng.IntN(3) == 0 {
+						if err := c.Delete(); err != nil {
+							t.Fatal(err)
+						}
+						delete(bm.vals, string(k))
+						n++
+					}
+				}
+			case r < 88:
+				sq, err := b.NextSequence()
+				if err != nil {
+					t.Fatal(err)
+				}
+				bm.seq++
+				if sq != bm.seq {
+					t.Fatalf("sequence %d want %d", sq, bm.seq)
+				}
+			case r < 91: // delete a nested bucket
+				for sub := range bm.buckets {
+					if err := b.DeleteBucket([]byte(sub)); err != nil {
+						t.Fatalf("step %d: delete bucket: %v", step, err)
+					}
+					delete(bm.buckets, sub)
+					break
+				}
+			case r < 92: // delete a top-level bucket
+				if err := tx.DeleteBucket([]byte(name)); err != nil {
+					t.Fatalf("step %d: delete top bucket: %v", step, err)
+				}
+				delete(work.buckets, name)
+			default:
+				compareTx(t, tx, work)
+			}
+		}
+		compareTx(t, tx, work)
+		if rng.IntN(6) == 0 {
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := tx.Commit(); err != nil {
+				t.Fatalf("step %d: commit: %v", step, err)
+			}
+			committed = work
+		}
+		if err := db.View(func(tx *mapkv.Tx) error { compareTx(t, tx, committed); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if rng.IntN(10) == 0 {
+			mustCheck(t, db)
+		}
+	}
+	mustCheck(t, db)
+}
+
+func compareTx(t *testing.T, tx *mapkv.Tx, m *model) {
+	t.Helper()
+	var names []string
+	if err := tx.ForEachBucket(func(name []byte, b *mapkv.Bucket) error {
+		names = append(names, string(name))
+		sub := m.buckets[string(name)]
+		if sub == nil {
+			t.Fatalf("unexpected bucket %q", name)
+		}
+		compare(t, b, sub, string(name))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != len(m.buckets) {
+		t.Fatalf("buckets %q, model has %d", names, len(m.buckets))
+	}
+	if err := tx.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// TestSnapshotIsolation runs readers beside a writer: each reader must see
+// exactly one committed state for its whole transaction.
+func TestSnapshotIsolation(t *testing.T) {
+	db := mustOpen(t, "", &mapkv.Options{NoSync: true, PageSize: 1024})
+	const keys = 200
+	// Every commit writes the same generation number under every key; a
+	// reader must see one generation throughout.
+	write := func(gen int) error {
+		return db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := 0; i < keys; i++ {
+				v := fmt.Sprintf("%08d-%s", gen, bytes.Repeat([]byte{'x'}, i%50))
+				if err := b.Put([]byte(fmt.Sprintf("key%04d", i)), []byte(v)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := write(0); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errc := make(chan error, 8)
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := db.View(func(tx *mapkv.Tx) error {
+					b := tx.Bucket([]byte("b"))
+					var gen string
+					n := 0
+					for k, v := range b.All() {
+						if gen == "" {
+							gen = string(v[:8])
+						} else if string(v[:8]) != gen {
+							return fmt.Errorf("key %s: generation %s, earlier keys had %s", k, v[:8], gen)
+						}
+						n++
+					}
+					if n != keys {
+						return fmt.Errorf("saw %d keys", n)
+					}
+					return nil
+				})
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for gen := 1; gen <= 300; gen++ {
+		if err := write(gen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	mustCheck(t, db)
+}
+
+// TestShrink fills a database, empties it, and expects the file to shrink.
+func TestShrink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shrink.db")
+	db := mustOpen(t, path, &mapkv.Options{NoSync: true})
+	val := make([]byte, 100)
+	for tx := 0; tx < 20; tx++ {
+		if err := db.Update(func(tx0 *mapkv.Tx) error {
+			b, _ := tx0.CreateBucketIfNotExists([]byte("b"))
+			for i := 0; i < 5000; i++ {
+				if err := b.Put([]byte(fmt.Sprintf("%04d-%06d", tx, i)), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := fileSize(t, path)
+	for i := 0; i < 3; i++ {
+		if err := db.Update(func(tx *mapkv.Tx) error {
+			if tx.Bucket([]byte("b")) != nil {
+				return tx.DeleteBucket([]byte("b"))
+			}
+			c, err := tx.CreateBucketIfNotExists([]byte("c"))
+			if err != nil {
+				return err
+			}
+			return c.Put([]byte("k"), []byte("v"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty := fileSize(t, path)
+	t.Logf("full %d bytes, after emptying %d bytes", full, empty)
+	if empty > full/4 {
+		t.Fatalf("file did not shrink: full %d, emptied %d", full, empty)
+	}
+	mustCheck(t, db)
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
