@@ -132,8 +132,12 @@ func (b *Bucket) Put(key, value []byte) error {
 	if len(value) > MaxValueSize {
 		return fmt.Errorf("%w: %d bytes (max %d)", ErrValueTooLarge, len(value), MaxValueSize)
 	}
-	if f, _, ok := b.lookup(key); ok && f&page.FlagBucket != 0 {
-		return fmt.Errorf("%w: key %q names a bucket", ErrIncompatibleValue, key)
+	// A bucket with no nested buckets cannot have one under key: skip
+	// the lookup.
+	if b.ref.Nested > 0 {
+		if f, _, ok := b.lookup(key); ok && f&page.FlagBucket != 0 {
+			return fmt.Errorf("%w: key %q names a bucket", ErrIncompatibleValue, key)
+		}
 	}
 	b.set(change{key: b.tx.copy(key), value: b.tx.copy(value)})
 	return nil
@@ -148,12 +152,10 @@ func (b *Bucket) Delete(key []byte) error {
 	if len(key) == 0 {
 		return ErrKeyRequired
 	}
-	f, _, ok := b.lookup(key)
-	if !ok {
-		return nil
-	}
-	if f&page.FlagBucket != 0 {
-		return fmt.Errorf("%w: key %q names a bucket", ErrIncompatibleValue, key)
+	if b.ref.Nested > 0 {
+		if f, _, ok := b.lookup(key); ok && f&page.FlagBucket != 0 {
+			return fmt.Errorf("%w: key %q names a bucket", ErrIncompatibleValue, key)
+		}
 	}
 	b.set(change{key: b.tx.copy(key), del: true})
 	return nil
@@ -193,7 +195,8 @@ func (tx *Tx) copy(p []byte) []byte {
 		return append([]byte(nil), p...)
 	}
 	if cap(tx.arena)-len(tx.arena) < len(p) {
-		tx.arena = make([]byte, 0, 64<<10)
+		// Chunks grow with use, so a one-key transaction stays small.
+		tx.arena = make([]byte, 0, min(max(2*cap(tx.arena), 1024), 64<<10))
 	}
 	n := len(tx.arena)
 	tx.arena = append(tx.arena, p...)
@@ -253,6 +256,7 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 		return nil, fmt.Errorf("%w: key %q holds a value", ErrIncompatibleValue, name)
 	}
 	c := b.child(name, page.Ref{})
+	b.ref.Nested++
 	var buf [page.RefSize]byte
 	b.set(change{key: c.name, value: b.tx.copy(c.ref.Encode(buf[:])), flags: page.FlagBucket})
 	c.dirty = true
@@ -295,6 +299,9 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 	}
 	c.markDeleted()
 	delete(b.children, string(name))
+	if b.ref.Nested > 0 {
+		b.ref.Nested--
+	}
 	// Trees of buckets deleted earlier inside c are part of c's committed
 	// tree, which is freed whole: forget them, or they would be freed twice.
 	kept := b.tx.freeRoots[:0]

@@ -77,6 +77,7 @@ type checker struct {
 	problems []string
 	more     int
 	done     uint64
+	nested   int // bucket elements seen in the tree being checked
 	progress func(done, total uint64)
 }
 
@@ -164,6 +165,9 @@ func (c *checker) run() {
 // tree checks the bucket tree at ref, named path for messages.
 func (c *checker) tree(ref page.Ref, path string, parentBirth page.TxID, nesting int) {
 	if ref.Root == 0 {
+		if ref.Nested != 0 {
+			c.problem("bucket %s: empty but records %d nested buckets", path, ref.Nested)
+		}
 		return
 	}
 	if nesting > page.MaxDepth {
@@ -171,7 +175,13 @@ func (c *checker) tree(ref page.Ref, path string, parentBirth page.TxID, nesting
 		return
 	}
 	leafDepth := -1
+	saved := c.nested
+	c.nested = 0
 	c.node(ref.Root, ref.Birth, path, nil, nil, 0, &leafDepth, nesting)
+	if uint64(c.nested) != ref.Nested {
+		c.problem("bucket %s: records %d nested buckets, holds %d", path, ref.Nested, c.nested)
+	}
+	c.nested = saved
 }
 
 // node checks the node at id and its subtree: keys within [lo, hi).
@@ -251,6 +261,7 @@ func (c *checker) node(id page.ID, birth page.TxID, path string, lo, hi []byte, 
 		case f&^(page.FlagBucket|page.FlagOverflow) != 0 || f == page.FlagBucket|page.FlagOverflow:
 			c.problem("%s: element %d has invalid flags %#x", desc, i, f)
 		case f&page.FlagBucket != 0:
+			c.nested++
 			r, _ := page.DecodeRef(v)
 			if r.Birth > c.tx.meta.TxID {
 				c.problem("%s: bucket %q born after this state", desc, k)

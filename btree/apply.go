@@ -39,6 +39,12 @@ type Writer struct {
 	T    *Tree
 	A    Alloc
 	TxID page.TxID
+
+	// scratch space reused from node to node: entries of the leaf being
+	// merged and sizes of the items being packed. Neither outlives the
+	// packing of one node's replacements.
+	entries []entry
+	sizes   []int
 }
 
 type entry struct {
@@ -301,7 +307,8 @@ func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
 	if n != nil {
 		cnt = page.Count(n)
 	}
-	out := make([]entry, 0, cnt+len(muts))
+	out := w.entries[:0]
+	defer func() { w.entries = out[:0] }()
 	i, j := 0, 0
 	for i < cnt || j < len(muts) {
 		var f uint16
@@ -325,6 +332,11 @@ func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
 			out = append(out, entry{k, v, f})
 			i++
 		case c == 0:
+			if f&page.FlagBucket != 0 && !muts[j].Delete && muts[j].Flags&page.FlagBucket == 0 {
+				// The root package never puts a value over a bucket; a
+				// wrong nested-bucket count in a damaged file could.
+				return nil, fmt.Errorf("%w: page %d: key %d names a bucket that a value would replace (bad nested-bucket count)", page.ErrFormat, page.PageID(n), i)
+			}
 			if err := w.dropValue(f, v); err != nil {
 				return nil, err
 			}
@@ -418,7 +430,7 @@ func (w *Writer) packLeaves(es []entry, appendOnly bool) ([]child, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
-	sizes := make([]int, len(es))
+	sizes := w.sizeBuf(len(es))
 	for i, e := range es {
 		sizes[i] = page.LeafEntrySize(e.key, e.val)
 	}
@@ -449,7 +461,7 @@ func (w *Writer) packLeaves(es []entry, appendOnly bool) ([]child, error) {
 }
 
 func (w *Writer) packBranches(cs []child, appendOnly bool) ([]child, error) {
-	sizes := make([]int, len(cs))
+	sizes := w.sizeBuf(len(cs))
 	for i, c := range cs {
 		sizes[i] = page.BranchEntrySize(c.key)
 	}
@@ -517,4 +529,11 @@ func (w *Writer) freeTree(id page.ID, depth int) error {
 	}
 	w.freeNode(id, n)
 	return nil
+}
+
+func (w *Writer) sizeBuf(n int) []int {
+	if cap(w.sizes) < n {
+		w.sizes = make([]int, n)
+	}
+	return w.sizes[:n]
 }

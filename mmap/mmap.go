@@ -101,13 +101,12 @@ func Unlock(f *os.File) error { return unlock(f) }
 
 // Grow makes f at least size bytes long, allocating the blocks where the
 // platform can (fallocate) so that a later write through the mapping cannot
-// fail for lack of space, and makes the new size durable (fdatasync).
+// fail for lack of space. It does not flush: the caller's next msync
+// (MS_SYNC has fdatasync semantics on Linux: it also makes durable the
+// size needed to read the flushed data) covers the new size.
 func Grow(f *os.File, size int64) error {
 	if err := allocate(f, size); err != nil {
 		return &os.PathError{Op: "grow", Path: f.Name(), Err: err}
-	}
-	if err := datasync(f); err != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
 	}
 	return nil
 }

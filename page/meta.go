@@ -6,7 +6,7 @@ package page
 type Meta struct {
 	PageSize uint32
 	Flags    uint32
-	Root     Ref  // the root bucket: its tree and sequence
+	Root     Ref  // the root bucket: its tree, sequence and nested-bucket count
 	Freelist ID   // first page of the free-list node; 0 = none
 	FreeTx   TxID // txid that wrote the free-list node
 	PgCount  uint64
@@ -26,7 +26,7 @@ const (
 )
 
 // MetaSize is the number of bytes of a meta page covered by its checksum.
-const MetaSize = 128
+const MetaSize = 128 // the last field ends at byte 128
 
 // Meta field offsets.
 const (
@@ -35,12 +35,12 @@ const (
 	metaPageSize    = 40
 	metaFlags       = 44
 	metaRoot        = 48
-	metaFreelist    = 72
-	metaFreeTx      = 80
-	metaPgCount     = 88
-	metaTxID        = 96
-	metaCommitPages = 104
-	metaCommitHash  = 112
+	metaFreelist    = 80
+	metaFreeTx      = 88
+	metaPgCount     = 96
+	metaTxID        = 104
+	metaCommitPages = 112
+	metaCommitHash  = 120
 )
 
 // PutMeta writes m as meta page slot (0 or 1) into b, which must hold at

@@ -157,29 +157,33 @@ func (w *BranchWriter) Add(key []byte, child ID, birth TxID) {
 // Used returns the bytes written so far, header included.
 func (w *BranchWriter) Used() int { return w.data }
 
-// Ref is the 24-byte value stored under a leaf element flagged FlagBucket
-// (Root, Birth, Seq: a nested bucket's root node and sequence) or
-// FlagOverflow (Root, Birth, Seq: the first overflow page, its txid and the
-// value's length in bytes). A bucket with no keys has Root 0.
+// Ref is the 32-byte value stored under a leaf element flagged FlagBucket
+// or FlagOverflow. For a nested bucket: its tree's root node (0 when the
+// bucket has no keys), the txid that wrote that node, the bucket's
+// sequence, and how many buckets are nested directly in it. For an
+// overflow value: its first page, the txid that wrote it, the value's
+// length in bytes, and 0.
 type Ref struct {
-	Root  ID
-	Birth TxID
-	Seq   uint64
+	Root   ID
+	Birth  TxID
+	Seq    uint64
+	Nested uint64
 }
 
-// DecodeRef reads a Ref from a 24-byte value.
+// DecodeRef reads a Ref from a RefSize-byte value.
 func DecodeRef(v []byte) (Ref, bool) {
 	if len(v) != RefSize {
 		return Ref{}, false
 	}
-	return Ref{ID(le.Uint64(v)), TxID(le.Uint64(v[8:])), le.Uint64(v[16:])}, true
+	return Ref{ID(le.Uint64(v)), TxID(le.Uint64(v[8:])), le.Uint64(v[16:]), le.Uint64(v[24:])}, true
 }
 
-// Encode writes r into b (24 bytes) and returns b[:24].
+// Encode writes r into b (RefSize bytes) and returns b[:RefSize].
 func (r Ref) Encode(b []byte) []byte {
 	b = b[:RefSize]
 	le.PutUint64(b, uint64(r.Root))
 	le.PutUint64(b[8:], uint64(r.Birth))
 	le.PutUint64(b[16:], r.Seq)
+	le.PutUint64(b[24:], r.Nested)
 	return b
 }

@@ -58,7 +58,7 @@ const (
 	HeaderSize        = 32       // bytes of Header at the start of every node
 	LeafElementSize   = 12       // bytes of one leaf element
 	BranchElementSize = 24       // bytes of one branch element
-	RefSize           = 24       // bytes of an inline bucket or overflow reference
+	RefSize           = 32       // bytes of an inline bucket or overflow reference
 	MinPageSize       = 1 << 10  // smallest page size a file may use
 	MaxPageSize       = 64 << 10 // largest page size a file may use
 	MaxKeySize        = 32 << 10 // longest key

@@ -1,0 +1,63 @@
+// Package mapkv is an embedded key-value store for Go programs: a
+// copy-on-write B+tree in one memory-mapped file.
+//
+// Four types make the API: a DB is an open file; a Tx is a transaction
+// (any number of readers beside one writer, each reader seeing one
+// committed state for its whole life); a Bucket is a named, ordered set of
+// keys that may nest; a Cursor walks a bucket in order.
+//
+//	db, err := mapkv.Open("app.db", nil)
+//	...
+//	err = db.Update(func(tx *mapkv.Tx) error {
+//		b, err := tx.CreateBucketIfNotExists([]byte("users"))
+//		if err != nil {
+//			return err
+//		}
+//		return b.Put([]byte("alice"), []byte("admin"))
+//	})
+//	err = db.View(func(tx *mapkv.Tx) error {
+//		v := tx.Bucket([]byte("users")).Get([]byte("alice"))
+//		fmt.Printf("%s\n", v) // v is valid only inside this function
+//		return nil
+//	})
+//
+// # How it works
+//
+// Reads are pointer reads into a read-only shared mapping of the file: no
+// read system calls, no copies, no allocations. A slice returned by Get or
+// a cursor points into the mapping; it is valid until its transaction ends
+// and must never be written (a write faults).
+//
+// A write transaction collects its changes in memory, in an ordered set
+// per bucket. Commit merges them into the tree in key order, writing every
+// changed node to a free page (never over a page any reader or either
+// meta can reach) through a second, writable mapping of the file, and then
+// writes the meta page of the new state. Every node carries its page id,
+// the txid that wrote it and an xxhash64 checksum; branch entries carry
+// their child's txid too.
+//
+// A commit costs one flush (msync of the written range). The meta records
+// how many nodes the transaction wrote and a hash of their checksums; Open
+// uses the newest meta only if the nodes it names all verify, and falls
+// back to the previous meta, whose pages the commit never touched,
+// otherwise. Very large commits (Options.SyncThreshold) flush data and
+// meta separately.
+//
+// The mapping reserves address space up front (Options.MaxSize); the file
+// grows beneath it without remapping, so readers never block the writer
+// and the writer never blocks readers. Pages freed by a commit are reused
+// once no reader can see them, lowest first, and a large free tail is cut
+// off the file.
+//
+// A damaged file gives errors wrapping ErrCorrupt, never a panic: from
+// Open, from View and Update (a read that meets damage returns nil and
+// records the error in the transaction, see Tx.Err), and from Check, which
+// verifies everything. A fault on the mapping (another process truncated
+// the file) is turned into an error inside View, Update, Batch and Check.
+//
+// # Platforms
+//
+// Linux is the platform mapkv is built and tested for. Other Unix systems
+// compile and should work (growing uses ftruncate instead of fallocate);
+// Windows and other systems compile, but Open returns an error.
+package mapkv
