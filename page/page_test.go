@@ -1,0 +1,97 @@
+package page
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// TestLayout pins the byte offsets written down in FORMAT.md.
+func TestLayout(t *testing.T) {
+	b := make([]byte, 4096)
+	PutHeader(b, 0x0102030405060708, 0x1112131415161718, TypeLeaf, 0x21222324, 0x3132)
+	want := []byte{
+		0, 0, 0, 0, 0, 0, 0, 0, // checksum
+		8, 7, 6, 5, 4, 3, 2, 1, // id
+		0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11, // txid
+		0x24, 0x23, 0x22, 0x21, // overflow
+		3, 0, // type, flags
+		0x32, 0x31, // count
+	}
+	if !bytes.Equal(b[:HeaderSize], want) {
+		t.Fatalf("header bytes\n got % x\nwant % x", b[:HeaderSize], want)
+	}
+	m := Meta{PageSize: 4096, Root: Ref{Root: 5, Birth: 6, Seq: 7, Nested: 8}, Freelist: 9, FreeTx: 10, PgCount: 11, TxID: 12, CommitPages: 13, CommitHash: 14}
+	PutMeta(b, 1, &m)
+	for off, v := range map[int]uint64{48: 5, 56: 6, 64: 7, 72: 8, 80: 9, 88: 10, 96: 11, 104: 12, 112: 13, 120: 14} {
+		if got := le.Uint64(b[off:]); got != v {
+			t.Errorf("meta offset %d = %d, want %d", off, got, v)
+		}
+	}
+	if le.Uint32(b[32:]) != Magic || le.Uint32(b[36:]) != Version || le.Uint32(b[40:]) != 4096 {
+		t.Error("meta magic/version/page size offsets")
+	}
+	got, err := DecodeMeta(b, 1)
+	if err != nil || got != m {
+		t.Fatalf("DecodeMeta = %+v, %v; want %+v", got, err, m)
+	}
+	b[100] ^= 1
+	if _, err := DecodeMeta(b, 1); !errors.Is(err, ErrFormat) {
+		t.Fatalf("flipped meta: %v", err)
+	}
+}
+
+func TestLeafAndBranch(t *testing.T) {
+	b := make([]byte, 1024)
+	PutHeader(b, 7, 3, TypeLeaf, 0, 2)
+	w := NewLeafWriter(b, 2)
+	w.Add(0, []byte("a"), []byte("1"))
+	w.Add(FlagBucket, []byte("b"), Ref{Root: 9}.Encode(make([]byte, RefSize)))
+	Seal(b)
+	if err := Verify(b, 7, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckNode(b, TypeLeaf); err != nil {
+		t.Fatal(err)
+	}
+	f, k, v, ok := LeafElem(b, 1)
+	r, _ := DecodeRef(v)
+	if !ok || f != FlagBucket || string(k) != "b" || r.Root != 9 {
+		t.Fatalf("elem 1: %v %q %v", f, k, r)
+	}
+	// A damaged position must be caught, not followed.
+	le.PutUint32(b[HeaderSize:], 5000)
+	if _, _, _, ok := LeafElem(b, 0); ok {
+		t.Fatal("element outside the node accepted")
+	}
+	if err := Verify(b, 7, 3); err == nil {
+		t.Fatal("checksum did not catch the change")
+	}
+	PutHeader(b, 8, 3, TypeBranch, 0, 1)
+	bw := NewBranchWriter(b, 1)
+	bw.Add([]byte("key"), 42, 2)
+	if k, ok := BranchKey(b, 0); !ok || string(k) != "key" {
+		t.Fatal("branch key")
+	}
+	if id, birth := BranchChild(b, 0); id != 42 || birth != 2 {
+		t.Fatal("branch child")
+	}
+}
+
+func TestFreelist(t *testing.T) {
+	runs := []Run{{2, 3}, {10, 1}}
+	b := make([]byte, 1024)
+	PutHeader(b, 5, 1, TypeFreelist, 0, 0)
+	PutFreelist(b, runs)
+	got, err := DecodeFreelist(b, 20)
+	if err != nil || len(got) != 2 || got[1] != runs[1] {
+		t.Fatalf("%v %v", got, err)
+	}
+	if _, err := DecodeFreelist(b, 10); err == nil {
+		t.Fatal("run past pgCount accepted")
+	}
+	PutFreelist(b, []Run{{10, 1}, {2, 3}})
+	if _, err := DecodeFreelist(b, 20); err == nil {
+		t.Fatal("unordered runs accepted")
+	}
+}
