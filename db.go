@@ -142,7 +142,7 @@ func (db *DB) open() error {
 	db.state.meta = meta
 	db.state.fileSize = db.fileSize
 	if db.opts.ReadOnly {
-		if runs, err := db.loadFreelist(meta, ro.Data); err == nil {
+		if runs, _, err := db.loadFreelist(meta, ro.Data); err == nil {
 			for _, r := range runs {
 				db.state.freeN += r.Len
 			}
@@ -158,12 +158,12 @@ func (db *DB) open() error {
 	if err := mmap.Datasync(db.file); err != nil {
 		return fmt.Errorf("mapkv: fdatasync %s: %w", db.path, err)
 	}
-	db.free = newFreelist()
-	runs, err := db.loadFreelist(meta, ro.Data)
+	db.free = newFreelist(db.pageSize)
+	runs, chunks, err := db.loadFreelist(meta, ro.Data)
 	if err != nil {
 		return corrupt(db.path, err)
 	}
-	db.free.load(runs)
+	db.free.load(runs, chunks)
 	db.publish(meta)
 	return nil
 }
@@ -249,10 +249,17 @@ func (db *DB) chooseMeta(slots [2]metaSlot, data []byte) (page.Meta, error) {
 	if slots[1].err == nil && (slots[0].err != nil || slots[1].meta.TxID > slots[0].meta.TxID) {
 		order = []int{1, 0}
 	}
+	// fix(reliability): report a slot that does not decode whichever
+	// place it takes in the order; it sorted last, so a torn newest meta
+	// made Open use the older one without saying so in Stats.MetaFallback.
 	var problems []error
-	for i, s := range order {
+	for _, s := range order {
 		if slots[s].err != nil {
 			problems = append(problems, slots[s].err)
+		}
+	}
+	for i, s := range order {
+		if slots[s].err != nil {
 			continue
 		}
 		err := db.verifyMeta(&slots[s].meta, data)
@@ -268,18 +275,15 @@ func (db *DB) chooseMeta(slots [2]metaSlot, data []byte) (page.Meta, error) {
 }
 
 func (db *DB) verifyMeta(m *page.Meta, data []byte) error {
-	if int64(m.PgCount)*int64(db.pageSize) > db.fileSize {
+	// fix(reliability): compare page counts; PgCount*pageSize overflowed
+	// for a huge PgCount and let Open accept the meta (Check then
+	// panicked in make).
+	if m.PgCount > uint64(db.fileSize/int64(db.pageSize)) {
 		return fmt.Errorf("%w: meta names %d pages but the file holds %d", page.ErrFormat, m.PgCount, db.fileSize/int64(db.pageSize))
 	}
 	t := btree.Tree{Data: data, PageSize: db.pageSize, PgCount: m.PgCount}
-	if m.Freelist != 0 {
-		n, err := t.Node(m.Freelist)
-		if err != nil {
-			return err
-		}
-		if err := page.Verify(n, m.Freelist, m.FreeTx); err != nil {
-			return err
-		}
+	if _, _, err := db.loadFreelist(*m, data); err != nil {
+		return err
 	}
 	if m.Flags&page.MetaSynced != 0 || m.CommitPages == 0 && m.CommitHash == 0 {
 		return nil
@@ -293,9 +297,18 @@ func (db *DB) verifyMeta(m *page.Meta, data []byte) error {
 		return err
 	}
 	if m.FreeTx == m.TxID && m.Freelist != 0 {
+		// loadFreelist verified the index and every chunk node.
 		n, _ := t.Node(m.Freelist)
 		count++
 		hash = page.CommitMix(hash, m.Freelist, page.Checksum(n))
+		chunks, _ := page.DecodeFreeIndex(n, m.PgCount, db.pageSize)
+		for _, fc := range chunks {
+			if fc.ID != 0 && fc.Birth == m.TxID {
+				cn, _ := t.Node(fc.ID)
+				count++
+				hash = page.CommitMix(hash, fc.ID, page.Checksum(cn))
+			}
+		}
 	}
 	if count != m.CommitPages || hash != m.CommitHash {
 		return fmt.Errorf("%w: commit record names %d pages, found %d valid ones", page.ErrFormat, m.CommitPages, count)
@@ -303,16 +316,46 @@ func (db *DB) verifyMeta(m *page.Meta, data []byte) error {
 	return nil
 }
 
-func (db *DB) loadFreelist(m page.Meta, data []byte) ([]page.Run, error) {
+// loadFreelist reads the free-list index and chunk nodes of meta m,
+// verifying each, and returns the free runs and the index.
+func (db *DB) loadFreelist(m page.Meta, data []byte) ([]page.Run, []page.FreeChunk, error) {
 	if m.Freelist == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	t := btree.Tree{Data: data, PageSize: db.pageSize, PgCount: m.PgCount}
 	n, err := t.Node(m.Freelist)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return page.DecodeFreelist(n, m.PgCount)
+	if err := page.Verify(n, m.Freelist, m.FreeTx); err != nil {
+		return nil, nil, err
+	}
+	chunks, err := page.DecodeFreeIndex(n, m.PgCount, db.pageSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	var runs []page.Run
+	for c, fc := range chunks {
+		if fc.ID == 0 {
+			continue
+		}
+		cn, err := t.Node(fc.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := page.Verify(cn, fc.ID, fc.Birth); err != nil {
+			return nil, nil, err
+		}
+		bm, err := page.FreeChunkBitmap(cn, uint64(c), db.pageSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		base := page.ID(uint64(c) * page.ChunkBits(db.pageSize))
+		if err := page.BitmapRuns(bm, base, m.PgCount, func(r page.Run) { runs = append(runs, r) }); err != nil {
+			return nil, nil, err
+		}
+	}
+	return runs, chunks, nil
 }
 
 // Path returns the path the database was opened with.
@@ -432,6 +475,10 @@ func (db *DB) beginWrite() (*Tx, error) {
 // used after. A fault in the mapping (the file cut short by another
 // process) is returned as an error wrapping ErrCorrupt.
 func (db *DB) View(fn func(*Tx) error) error {
+	if fn == nil {
+		// fix(reliability): a nil function panicked (as Batch's does not)
+		return fmt.Errorf("%w: nil function", ErrInvalidOptions)
+	}
 	tx, err := db.Begin(false)
 	if err != nil {
 		return err
@@ -443,6 +490,10 @@ func (db *DB) View(fn func(*Tx) error) error {
 // otherwise it rolls back and returns fn's error. If fn panics, the
 // transaction is rolled back and the panic continues.
 func (db *DB) Update(fn func(*Tx) error) error {
+	if fn == nil {
+		// fix(reliability): a nil function panicked (as Batch's does not)
+		return fmt.Errorf("%w: nil function", ErrInvalidOptions)
+	}
 	tx, err := db.Begin(true)
 	if err != nil {
 		return err

@@ -1,8 +1,6 @@
 package mapkv
 
 import (
-	"sort"
-
 	gbtree "github.com/google/btree"
 
 	"github.com/mapkv/mapkv/page"
@@ -23,21 +21,77 @@ type freelist struct {
 	free    *gbtree.BTreeG[page.Run]
 	pending map[page.TxID][]page.Run
 	nfree   uint64 // pages in free
+
+	// On disk the free list is a bitmap in chunks (see page/freelist.go):
+	// chunks is the index as last committed, dirty the chunks whose bits
+	// changed since (a page allocated, freed or cut off). Pending pages
+	// count as free on disk: at the next open no reader is left.
+	bits   uint64
+	chunks []page.FreeChunk
+	dirty  map[uint64]struct{}
 }
 
 func runLess(a, b page.Run) bool { return a.Start < b.Start }
 
-func newFreelist() *freelist {
-	return &freelist{free: gbtree.NewG(16, runLess), pending: map[page.TxID][]page.Run{}}
+func newFreelist(pageSize int) *freelist {
+	return &freelist{
+		free:    gbtree.NewG(16, runLess),
+		pending: map[page.TxID][]page.Run{},
+		bits:    page.ChunkBits(pageSize),
+		dirty:   map[uint64]struct{}{},
+	}
 }
 
 // load replaces the free set with runs (from the file); nothing is pending.
-func (f *freelist) load(runs []page.Run) {
+func (f *freelist) load(runs []page.Run, chunks []page.FreeChunk) {
 	f.free.Clear(false)
 	f.pending = map[page.TxID][]page.Run{}
 	f.nfree = 0
 	for _, r := range runs {
 		f.add(r)
+	}
+	f.chunks = chunks
+	clear(f.dirty)
+}
+
+// mark records that the on-disk bits of the pages of r changed.
+func (f *freelist) mark(r page.Run) {
+	if r.Len == 0 {
+		return
+	}
+	for c := uint64(r.Start) / f.bits; c <= (uint64(r.End())-1)/f.bits; c++ {
+		f.dirty[c] = struct{}{}
+	}
+}
+
+// freeNow returns pages to the free set at once (pages no one else saw).
+func (f *freelist) freeNow(r page.Run) {
+	f.add(r)
+	f.mark(r)
+}
+
+// bitmap sets in bm the bits of the free and pending pages in [lo, hi).
+func (f *freelist) bitmap(bm []byte, lo, hi page.ID) {
+	set := func(r page.Run) {
+		from, to := max(r.Start, lo), min(r.End(), hi)
+		if from < to {
+			page.SetBits(bm, lo, from, to)
+		}
+	}
+	if r, ok := f.before(lo); ok {
+		set(r)
+	}
+	f.free.AscendGreaterOrEqual(page.Run{Start: lo}, func(r page.Run) bool {
+		if r.Start >= hi {
+			return false
+		}
+		set(r)
+		return true
+	})
+	for _, rs := range f.pending {
+		for _, r := range rs {
+			set(r)
+		}
 	}
 }
 
@@ -86,6 +140,7 @@ func (f *freelist) alloc(n uint64) (page.ID, bool) {
 		f.free.ReplaceOrInsert(page.Run{Start: got.Start + page.ID(n), Len: got.Len - n})
 	}
 	f.nfree -= n
+	f.mark(page.Run{Start: got.Start, Len: n})
 	return got.Start, true
 }
 
@@ -103,6 +158,7 @@ func (f *freelist) release(upTo page.TxID) {
 
 // addPending records pages replaced by transaction t.
 func (f *freelist) addPending(t page.TxID, r page.Run) {
+	f.mark(r)
 	rs := f.pending[t]
 	if n := len(rs); n > 0 && rs[n-1].End() == r.Start {
 		rs[n-1].Len += r.Len
@@ -122,36 +178,6 @@ func (f *freelist) pendingCount() uint64 {
 	return n
 }
 
-// runCount bounds the number of runs all() returns.
-func (f *freelist) runCount() int {
-	n := f.free.Len()
-	for _, rs := range f.pending {
-		n += len(rs)
-	}
-	return n
-}
-
-// all returns free and pending runs together, sorted and coalesced: what a
-// commit records on disk (at the next open, no reader is left, so every
-// pending page is free).
-func (f *freelist) all() []page.Run {
-	runs := make([]page.Run, 0, f.runCount())
-	f.free.Ascend(func(r page.Run) bool { runs = append(runs, r); return true })
-	for _, rs := range f.pending {
-		runs = append(runs, rs...)
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].Start < runs[j].Start })
-	out := runs[:0]
-	for _, r := range runs {
-		if n := len(out); n > 0 && out[n-1].End() == r.Start {
-			out[n-1].Len += r.Len
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 // tail returns the free run that ends at hwm, if any.
 func (f *freelist) tail(hwm page.ID) (page.Run, bool) {
 	if r, ok := f.free.Max(); ok && r.End() == hwm {
@@ -164,15 +190,26 @@ func (f *freelist) tail(hwm page.ID) (page.Run, bool) {
 func (f *freelist) remove(r page.Run) {
 	if _, ok := f.free.Delete(r); ok {
 		f.nfree -= r.Len
+		f.mark(r)
 	}
 }
 
 // snapshot returns a copy to restore if a commit fails. The free tree is
 // cloned copy-on-write, so this is cheap.
 func (f *freelist) snapshot() *freelist {
-	c := &freelist{free: f.free.Clone(), pending: make(map[page.TxID][]page.Run, len(f.pending)), nfree: f.nfree}
+	c := &freelist{
+		free:    f.free.Clone(),
+		pending: make(map[page.TxID][]page.Run, len(f.pending)),
+		nfree:   f.nfree,
+		bits:    f.bits,
+		chunks:  f.chunks, // never modified in place: a commit builds a new slice
+		dirty:   make(map[uint64]struct{}, len(f.dirty)),
+	}
 	for t, rs := range f.pending {
 		c.pending[t] = append([]page.Run(nil), rs...)
+	}
+	for k := range f.dirty {
+		c.dirty[k] = struct{}{}
 	}
 	return c
 }

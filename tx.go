@@ -3,6 +3,7 @@ package mapkv
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"runtime/debug"
 
 	"github.com/mapkv/mapkv/btree"
@@ -106,6 +107,9 @@ func (tx *Tx) DeleteBucket(name []byte) error {
 func (tx *Tx) ForEachBucket(fn func(name []byte, b *Bucket) error) error {
 	if tx.closed {
 		return ErrTxClosed
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: nil function", ErrInvalidOptions) // fix(reliability): it panicked
 	}
 	return tx.root.ForEach(func(k, v []byte) error {
 		if v != nil {
@@ -247,36 +251,16 @@ func (tx *Tx) commit() error {
 	if err := tx.root.flush(w); err != nil {
 		return err
 	}
-	if tx.meta.Freelist != 0 {
-		n, err := tx.tree.Node(tx.meta.Freelist)
-		if err != nil {
-			return err
-		}
-		a.Free(tx.meta.Freelist, len(n)/db.pageSize)
+	// Cut a large free tail off the file.
+	if r, ok := db.free.tail(a.hwm); ok && int64(r.Len)*int64(db.pageSize) >= db.opts.ShrinkThreshold {
+		db.free.remove(r)
+		a.hwm = r.Start
 	}
-	// The free-list node: sized before it is allocated; allocation never
-	// adds a run, so the runs fit.
-	nruns := db.free.runCount()
-	pages := page.Pages(page.FreelistSize(nruns), db.pageSize)
-	flID, flBuf, err := a.Alloc(pages)
+	flID, err := tx.writeFreelist(a, txid)
 	if err != nil {
 		return err
 	}
-	// Cut a large free tail off the file.
 	hwm := a.hwm
-	if r, ok := db.free.tail(hwm); ok && int64(r.Len)*int64(db.pageSize) >= db.opts.ShrinkThreshold {
-		db.free.remove(r)
-		hwm = r.Start
-	}
-	runs := db.free.all()
-	if len(runs) > nruns {
-		return fmt.Errorf("mapkv: internal error: free list grew from %d to %d runs while being written", nruns, len(runs))
-	}
-	page.PutHeader(flBuf, flID, txid, page.TypeFreelist, uint32(pages-1), 0)
-	page.PutFreelist(flBuf, runs)
-	clear(flBuf[page.FreelistSize(len(runs)):])
-	a.Sealed(flID, page.Seal(flBuf))
-
 	meta := page.Meta{
 		PageSize: uint32(db.pageSize),
 		Root:     tx.root.ref,
@@ -390,7 +374,7 @@ func (a *txAlloc) Free(id page.ID, n int) {
 	if _, ok := a.fresh[id]; ok {
 		// Written by this commit and never visible to anyone: reuse now.
 		delete(a.fresh, id)
-		a.tx.db.free.add(r)
+		a.tx.db.free.freeNow(r)
 		return
 	}
 	a.tx.db.free.addPending(a.tx.meta.TxID+1, r)
@@ -414,4 +398,91 @@ func (db *DB) publish(meta page.Meta) {
 	st.m = db.state.m
 	db.state = st
 	db.stateMu.Unlock()
+}
+
+// writeFreelist writes the free-list chunks whose bits changed and a new
+// index, and returns the index node's id. Writing them allocates and frees
+// pages, which changes more bits: it repeats until no chunk is left
+// unwritten (each chunk is written once, so it ends).
+func (tx *Tx) writeFreelist(a *txAlloc, txid page.TxID) (page.ID, error) {
+	db := tx.db
+	fl := db.free
+	ps := db.pageSize
+	if tx.meta.Freelist != 0 {
+		n, err := tx.tree.Node(tx.meta.Freelist)
+		if err != nil {
+			return 0, err
+		}
+		a.Free(tx.meta.Freelist, len(n)/ps)
+	}
+	nchunks := func() uint64 { return page.Chunks(uint64(a.hwm), ps) }
+	written := map[uint64]page.FreeChunk{}
+	bufs := map[uint64][]byte{}
+	var idxID page.ID
+	var idxBuf []byte
+	idxPages := 0
+	for {
+		progress := false
+		var todo []uint64
+		for c := range fl.dirty {
+			if _, ok := written[c]; !ok && c < nchunks() {
+				todo = append(todo, c)
+			}
+		}
+		slices.Sort(todo)
+		for _, c := range todo {
+			if c < uint64(len(fl.chunks)) && fl.chunks[c].ID != 0 {
+				a.Free(fl.chunks[c].ID, 1)
+			}
+			id, buf, err := a.Alloc(1)
+			if err != nil {
+				return 0, err
+			}
+			written[c] = page.FreeChunk{ID: id, Birth: txid}
+			bufs[c] = buf
+			progress = true
+		}
+		if need := page.Pages(page.FreeIndexSize(int(nchunks())), ps); need != idxPages {
+			if idxPages > 0 {
+				a.Free(idxID, idxPages)
+			}
+			id, buf, err := a.Alloc(need)
+			if err != nil {
+				return 0, err
+			}
+			idxID, idxBuf, idxPages = id, buf, need
+			progress = true
+		}
+		if !progress {
+			break
+		}
+	}
+	// Chunks past the end (the file was cut): their nodes are no longer
+	// named by the index.
+	n := nchunks()
+	for c := n; c < uint64(len(fl.chunks)); c++ {
+		if fl.chunks[c].ID != 0 {
+			a.Free(fl.chunks[c].ID, 1)
+		}
+	}
+	index := make([]page.FreeChunk, n)
+	copy(index, fl.chunks)
+	bits := page.ChunkBits(ps)
+	for c, fc := range written {
+		buf := bufs[c]
+		page.PutHeader(buf, fc.ID, txid, page.TypeFreeChunk, 0, 0)
+		bm := page.PutFreeChunk(buf, c, ps)
+		lo := page.ID(c * bits)
+		fl.bitmap(bm, lo, min(lo+page.ID(bits), a.hwm))
+		clear(buf[page.FreeBody+8+len(bm):])
+		a.Sealed(fc.ID, page.Seal(buf))
+		index[c] = fc
+	}
+	page.PutHeader(idxBuf, idxID, txid, page.TypeFreelist, uint32(idxPages-1), 0)
+	page.PutFreeIndex(idxBuf, ps, index)
+	clear(idxBuf[page.FreeIndexSize(len(index)):])
+	a.Sealed(idxID, page.Seal(idxBuf))
+	fl.chunks = index
+	clear(fl.dirty)
+	return idxID, nil
 }

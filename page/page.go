@@ -30,11 +30,12 @@ type Type uint8
 
 // Node types. Zero is never written, so a zeroed page never passes as a node.
 const (
-	TypeMeta     Type = 1 // one of the two meta pages (IDs 0 and 1)
-	TypeBranch   Type = 2 // keys and child references
-	TypeLeaf     Type = 3 // keys and values
-	TypeOverflow Type = 4 // the bytes of one large value
-	TypeFreelist Type = 5 // the set of free pages
+	TypeMeta      Type = 1 // one of the two meta pages (IDs 0 and 1)
+	TypeBranch    Type = 2 // keys and child references
+	TypeLeaf      Type = 3 // keys and values
+	TypeOverflow  Type = 4 // the bytes of one large value
+	TypeFreelist  Type = 5 // the free-list index: where each free-list chunk lives
+	TypeFreeChunk Type = 6 // one chunk of the free-page bitmap
 )
 
 func (t Type) String() string {
@@ -49,6 +50,8 @@ func (t Type) String() string {
 		return "overflow"
 	case TypeFreelist:
 		return "freelist"
+	case TypeFreeChunk:
+		return "freechunk"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }

@@ -79,19 +79,38 @@ func TestLeafAndBranch(t *testing.T) {
 }
 
 func TestFreelist(t *testing.T) {
-	runs := []Run{{2, 3}, {10, 1}}
-	b := make([]byte, 1024)
-	PutHeader(b, 5, 1, TypeFreelist, 0, 0)
-	PutFreelist(b, runs)
-	got, err := DecodeFreelist(b, 20)
-	if err != nil || len(got) != 2 || got[1] != runs[1] {
+	const ps = 1024
+	bits := ChunkBits(ps)
+	if bits == 0 || bits%64 != 0 || FreeBody+8+int(bits/8) > ps {
+		t.Fatalf("chunk of %d bits does not fit a %d-byte page", bits, ps)
+	}
+	b := make([]byte, ps)
+	PutHeader(b, 5, 1, TypeFreeChunk, 0, 0)
+	bm := PutFreeChunk(b, 1, ps)
+	base := ID(bits)
+	SetBits(bm, base, base+3, base+6)
+	SetBits(bm, base, base+10, base+11)
+	var runs []Run
+	if err := BitmapRuns(bm, base, uint64(base)+100, func(r Run) { runs = append(runs, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0] != (Run{base + 3, 3}) || runs[1] != (Run{base + 10, 1}) {
+		t.Fatalf("runs %v", runs)
+	}
+	if err := BitmapRuns(bm, base, uint64(base)+8, func(Run) {}); err == nil {
+		t.Fatal("free page past pgCount accepted")
+	}
+	if _, err := FreeChunkBitmap(b, 2, ps); err == nil {
+		t.Fatal("wrong chunk number accepted")
+	}
+	idx := make([]byte, ps)
+	PutHeader(idx, 4, 1, TypeFreelist, 0, 0)
+	PutFreeIndex(idx, ps, []FreeChunk{{0, 0}, {5, 1}})
+	got, err := DecodeFreeIndex(idx, uint64(base)+100, ps)
+	if err != nil || len(got) != 2 || got[1] != (FreeChunk{5, 1}) {
 		t.Fatalf("%v %v", got, err)
 	}
-	if _, err := DecodeFreelist(b, 10); err == nil {
-		t.Fatal("run past pgCount accepted")
-	}
-	PutFreelist(b, []Run{{10, 1}, {2, 3}})
-	if _, err := DecodeFreelist(b, 20); err == nil {
-		t.Fatal("unordered runs accepted")
+	if _, err := DecodeFreeIndex(idx, 10, ps); err == nil {
+		t.Fatal("index covering the wrong number of pages accepted")
 	}
 }
