@@ -44,6 +44,7 @@ type DB struct {
 	closed  bool
 
 	batch batcher
+	lf    *lockFile // the shared reader table (nil: single-process locking)
 
 	fallback string // why the newest meta was not used, if it was not
 	stats    counters
@@ -86,20 +87,69 @@ func Open(path string, opts *Options) (*DB, error) {
 	if db.file, err = os.OpenFile(path, flag, o.FileMode); err != nil {
 		return nil, fmt.Errorf("mapkv: open: %w", err)
 	}
-	if err := mmap.Lock(db.file, !o.ReadOnly, o.Timeout); err != nil {
-		db.file.Close()
-		if errors.Is(err, mmap.ErrLocked) {
-			return nil, fmt.Errorf("%w: %s", ErrTimeout, path)
-		}
-		return nil, fmt.Errorf("mapkv: lock: %w", err)
-	}
-	if err := guard(db.open); err != nil {
-		db.unmapAll()
-		mmap.Unlock(db.file)
+	if err := db.lock(); err != nil {
 		db.file.Close()
 		return nil, err
 	}
+	if err := guard(db.open); err != nil {
+		db.unmapAll()
+		db.unlock()
+		db.file.Close()
+		return nil, err
+	}
+	if db.lf != nil && !o.ReadOnly {
+		db.lf.publish(db.state.meta.TxID)
+	}
 	return db, nil
+}
+
+// lock takes the locks that let processes share the file. On Linux, the
+// lock file's table admits one writer process beside any number of reader
+// processes (see lockfile_linux.go); elsewhere, and for a read-only opener
+// that cannot write the lock file, the data file's own lock is used.
+func (db *DB) lock() error {
+	o := &db.opts
+	if sharedReaders {
+		lf, err := openLockFile(db.path+"-lock", o.FileMode, o.MaxReaders)
+		switch {
+		case err == nil:
+			if !o.ReadOnly {
+				if err := lf.lockWriter(o.Timeout); err != nil {
+					lf.close()
+					if err == errLockBusy {
+						return fmt.Errorf("%w: %s is open for writing by another process", ErrTimeout, db.path)
+					}
+					return fmt.Errorf("mapkv: lock: %w", err)
+				}
+			}
+			db.lf = lf
+			return nil
+		case err == errNoLockFile && o.ReadOnly:
+			// A reader the writer cannot see in the table: while it holds
+			// this lock, the writer reuses no page.
+			if err := lockLegacy(db.file); err != nil {
+				return fmt.Errorf("mapkv: lock: %w", err)
+			}
+			return nil
+		default:
+			return err
+		}
+	}
+	if err := mmap.Lock(db.file, !o.ReadOnly, o.Timeout); err != nil {
+		if errors.Is(err, mmap.ErrLocked) {
+			return fmt.Errorf("%w: %s", ErrTimeout, db.path)
+		}
+		return fmt.Errorf("mapkv: lock: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) unlock() {
+	if db.lf != nil {
+		db.lf.close()
+		db.lf = nil
+	}
+	mmap.Unlock(db.file)
 }
 
 func (db *DB) open() error {
@@ -135,8 +185,22 @@ func (db *DB) open() error {
 	}
 	m := &mapping{region: ro, refs: 1}
 	db.state = &state{m: m}
-	meta, err := db.chooseMeta(metas, ro.Data)
-	if err != nil {
+	var meta page.Meta
+	if db.lf != nil && db.opts.ReadOnly && db.lf.txid() != 0 {
+		// A writer process is (or was) publishing commits: pin the one it
+		// published last and read that. Its pages cannot be reused while
+		// the slot names it, which verifying the file's newest meta
+		// without a pin could not promise.
+		s, err := db.lf.acquire()
+		if err != nil {
+			return err
+		}
+		meta, err = db.pinLatest(s, page.Meta{})
+		db.lf.release(s)
+		if err != nil {
+			return err
+		}
+	} else if meta, err = db.chooseMeta(metas, ro.Data); err != nil {
 		return err
 	}
 	db.state.meta = meta
@@ -383,7 +447,7 @@ func (db *DB) Close() error {
 		err = db.rw.Unmap()
 		db.rw = nil
 	}
-	mmap.Unlock(db.file)
+	db.unlock()
 	if cerr := db.file.Close(); err == nil {
 		err = cerr
 	}
@@ -423,6 +487,9 @@ func (db *DB) Begin(writable bool) (*Tx, error) {
 }
 
 func (db *DB) beginRead() (*Tx, error) {
+	if db.lf != nil && db.opts.ReadOnly {
+		return db.beginSharedRead()
+	}
 	db.stateMu.Lock()
 	if db.closed {
 		db.stateMu.Unlock()
@@ -436,6 +503,145 @@ func (db *DB) beginRead() (*Tx, error) {
 	tx := &Tx{db: db, meta: st.meta, m: st.m}
 	tx.init()
 	return tx, nil
+}
+
+// beginSharedRead starts a read transaction in a read-only process beside
+// a writer process: it pins the latest published commit in a reader slot
+// of the lock file (no system call once the handle owns a slot) and reads
+// that commit's meta from the mapping if it is newer than the last seen.
+func (db *DB) beginSharedRead() (*Tx, error) {
+	db.stateMu.Lock()
+	closed := db.closed
+	cur := db.state
+	db.stateMu.Unlock()
+	if closed {
+		return nil, ErrDatabaseNotOpen
+	}
+	s, err := db.lf.acquire()
+	if err != nil {
+		return nil, err
+	}
+	var meta page.Meta
+	err = guard(func() error {
+		var err error
+		meta, err = db.pinLatest(s, cur.meta)
+		return err
+	})
+	if err != nil {
+		db.lf.release(s)
+		return nil, err
+	}
+	db.stateMu.Lock()
+	if db.closed {
+		db.stateMu.Unlock()
+		db.lf.release(s)
+		return nil, ErrDatabaseNotOpen
+	}
+	st := db.state
+	if st.meta.TxID != meta.TxID {
+		if int64(meta.PgCount)*int64(db.pageSize) > int64(len(st.m.region.Data)) {
+			db.stateMu.Unlock()
+			if err := db.remapReader(meta); err != nil {
+				db.lf.release(s)
+				return nil, err
+			}
+			db.stateMu.Lock()
+		}
+		ns := *db.state
+		ns.meta = meta
+		db.state = &ns
+		st = &ns
+	}
+	st.m.refs++
+	db.readers.add(meta.TxID)
+	db.stateMu.Unlock()
+	db.stats.txN.Add(1)
+	tx := &Tx{db: db, meta: meta, m: st.m, slot: s + 1}
+	tx.init()
+	return tx, nil
+}
+
+// pinLatest announces in slot s the latest published txid and returns its
+// meta, retrying while the writer moves on underneath (the LMDB protocol:
+// announce, then check that the published txid did not change).
+func (db *DB) pinLatest(s int, cached page.Meta) (page.Meta, error) {
+	ps := int64(db.pageSize)
+	for try := 0; try < 1000; try++ {
+		t := db.lf.txid()
+		if t == 0 {
+			t = cached.TxID
+		}
+		db.lf.announce(s, t)
+		if now := db.lf.txid(); now != 0 && now != t {
+			continue
+		}
+		if t == cached.TxID {
+			return cached, nil
+		}
+		// Read the meta of t from the mapping: its slot holds t unless
+		// the writer has since committed t+2 over it (then retry).
+		fi, err := db.file.Stat()
+		if err != nil {
+			return page.Meta{}, fmt.Errorf("mapkv: stat: %w", err)
+		}
+		slot := int64(t % 2)
+		data := db.stateData()
+		if (slot+1)*ps > fi.Size() || (slot+1)*ps > int64(len(data)) {
+			return page.Meta{}, corrupt(db.path, errors.New("meta pages beyond the end of the file"))
+		}
+		m, err := page.DecodeMeta(data[slot*ps:slot*ps+page.MetaSize], page.ID(slot))
+		if err != nil || m.TxID != t {
+			continue
+		}
+		if int64(m.PgCount)*ps > fi.Size() {
+			return page.Meta{}, corrupt(db.path, fmt.Errorf("commit %d names %d pages, the file holds %d", t, m.PgCount, fi.Size()/ps))
+		}
+		return m, nil
+	}
+	return page.Meta{}, fmt.Errorf("mapkv: %s: could not pin a consistent state (writer too fast?)", db.path)
+}
+
+func (db *DB) stateData() []byte {
+	db.stateMu.Lock()
+	defer db.stateMu.Unlock()
+	return db.state.m.region.Data
+}
+
+// remapReader maps a larger range for a read-only process whose file grew
+// past its reservation; transactions on the old mapping keep it.
+func (db *DB) remapReader(meta page.Meta) error {
+	size := int64(meta.PgCount) * int64(db.pageSize)
+	ro, err := mmap.Map(db.file, roundUp(2*size, int64(db.pageSize)), false)
+	if err != nil {
+		return fmt.Errorf("mapkv: remap: %w", err)
+	}
+	db.stateMu.Lock()
+	old := db.state
+	ns := *old
+	ns.m = &mapping{region: ro, refs: 1}
+	db.state = &ns
+	db.stateMu.Unlock()
+	db.release(old.m)
+	db.stats.remapN.Add(1)
+	return nil
+}
+
+// oldestReader returns the smallest txid any reader, in this process or
+// another, reads; ok is false if there are none. A reader that cannot be
+// seen (legacy) makes it return 0.
+func (db *DB) oldestReader() (page.TxID, bool) {
+	db.stateMu.Lock()
+	t, ok := db.readers.oldest()
+	db.stateMu.Unlock()
+	if db.lf != nil {
+		if o, ok2 := db.lf.oldest(); ok2 && (!ok || o < t) {
+			t, ok = o, true
+		}
+		if legacyReader(db.file) {
+			return 0, true
+		}
+	}
+	return t, ok
 }
 
 func (db *DB) beginWrite() (*Tx, error) {
@@ -456,11 +662,11 @@ func (db *DB) beginWrite() (*Tx, error) {
 	}
 	st := db.state
 	st.m.refs++
-	oldest, ok := db.readers.oldest()
+	db.stateMu.Unlock()
+	oldest, ok := db.oldestReader()
 	if !ok {
 		oldest = st.meta.TxID
 	}
-	db.stateMu.Unlock()
 	// Pages freed by transaction t were live in t-1: free once every
 	// reader reads t or later.
 	db.free.release(oldest)

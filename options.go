@@ -49,6 +49,11 @@ type Options struct {
 	// ShrinkThreshold is the free space at the end of the file, in bytes,
 	// above which a commit truncates the file. Default 4 MiB.
 	ShrinkThreshold int64
+	// MaxReaders is the number of reader slots of the lock file shared by
+	// the processes that open the database (Linux), fixed when the lock
+	// file is created. Each open read transaction of a read-only process
+	// beside a writer process uses one. Default 1024.
+	MaxReaders int
 }
 
 const defaultMaxSize64 = 256 << 30
@@ -91,6 +96,12 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.SyncThreshold == 0 {
 		r.SyncThreshold = 64 << 20
+	}
+	if r.MaxReaders < 0 || r.MaxReaders > 1<<20 {
+		return r, fmt.Errorf("%w: MaxReaders %d", ErrInvalidOptions, r.MaxReaders)
+	}
+	if r.MaxReaders == 0 {
+		r.MaxReaders = 1024
 	}
 	if r.ShrinkThreshold == 0 {
 		r.ShrinkThreshold = 4 << 20

@@ -1,6 +1,7 @@
 package mapkv
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/mapkv/mapkv/page"
@@ -31,10 +32,13 @@ type Stats struct {
 	MetaFallback   string       // why Open used the older meta; empty if it did not
 }
 
-// ReaderStat is the number of open read transactions reading one txid.
+// ReaderStat is the number of open read transactions reading one txid,
+// in this process (PID 0) or in the process PID (a slot of the shared
+// reader table).
 type ReaderStat struct {
 	TxID  uint64
 	Count int
+	PID   int
 }
 
 // Stats returns a snapshot of the database's counters.
@@ -62,6 +66,12 @@ func (db *DB) Stats() Stats {
 	s.OpenReadTxN = db.readers.n
 	for t, n := range db.readers.counts {
 		s.Readers = append(s.Readers, ReaderStat{TxID: uint64(t), Count: n})
+	}
+	if db.lf != nil && !db.opts.ReadOnly {
+		for _, r := range db.lf.slots() {
+			s.Readers = append(s.Readers, r)
+			s.OpenReadTxN++
+		}
 	}
 	sort.Slice(s.Readers, func(i, j int) bool { return s.Readers[i].TxID < s.Readers[j].TxID })
 	if len(s.Readers) > 0 {
@@ -127,6 +137,12 @@ func (b *Bucket) stats(id page.ID, depth, nesting int, s *BucketStats) error {
 	}
 	if depth > page.MaxDepth || nesting > page.MaxDepth {
 		return errTooDeep
+	}
+	if uint64(s.BranchPageN+s.LeafPageN) >= b.tx.meta.PgCount {
+		// fix(reliability): branches sharing a subtree (a damaged file)
+		// made this walk exponentially long; a tree has fewer nodes than
+		// the file has pages.
+		return fmt.Errorf("%w: bucket reaches more nodes than the file has pages (a shared subtree?)", ErrCorrupt)
 	}
 	t := &b.tx.tree
 	n, err := t.Node(id)

@@ -35,6 +35,7 @@ type Tx struct {
 	managed  bool
 	closed   bool
 	err      error // first corruption met by a read; returned by View/Update
+	slot     int   // reader slot in the lock file + 1 (0: none)
 
 	// write transactions only
 	freeRoots []freeRoot     // trees of buckets deleted in this tx
@@ -153,6 +154,9 @@ func (tx *Tx) close() {
 		db.stateMu.Lock()
 		db.readers.remove(tx.meta.TxID)
 		db.stateMu.Unlock()
+		if tx.slot > 0 {
+			db.lf.release(tx.slot - 1)
+		}
 		db.release(tx.m)
 	}
 	tx.root = nil
@@ -295,6 +299,9 @@ func (tx *Tx) commit() error {
 	}
 	db.shrink(hwm, txid)
 	db.publish(meta)
+	if db.lf != nil {
+		db.lf.publish(txid)
+	}
 	return nil
 }
 
@@ -322,6 +329,9 @@ func (db *DB) sync(off, end int64) error {
 func (db *DB) shrink(hwm page.ID, txid page.TxID) {
 	// A reader of an older state may stream its whole image (WriteTo),
 	// free pages included: never cut the file beneath one.
+	if oldest, ok := db.oldestReader(); ok && oldest < txid {
+		return
+	}
 	db.stateMu.Lock()
 	defer db.stateMu.Unlock()
 	if oldest, ok := db.readers.oldest(); ok && oldest < txid {
