@@ -3,8 +3,8 @@ package mapkv
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"runtime/debug"
+	"slices"
 
 	"github.com/mapkv/mapkv/btree"
 	"github.com/mapkv/mapkv/mmap"
