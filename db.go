@@ -429,6 +429,7 @@ func (db *DB) Path() string { return db.path }
 // unmaps it. Read transactions still open keep their mapping until they
 // end. Close is idempotent.
 func (db *DB) Close() error {
+	db.shrinkOnClose()
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	db.stateMu.Lock()
@@ -773,3 +774,27 @@ func (db *DB) remap(size int64, tx *Tx) error {
 }
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
+
+// shrinkOnClose commits once more, changing nothing, when enough pages
+// are free or pending that the file could end much sooner: pages freed by
+// the last commit cannot be cut off by that commit (the meta before it
+// still names them), only by a later one. Errors are ignored: the file
+// just stays longer.
+func (db *DB) shrinkOnClose() {
+	if db.opts.ReadOnly {
+		return
+	}
+	db.writeMu.Lock()
+	ok := !db.closed && db.failed == nil && db.free != nil &&
+		int64(db.free.nfree+db.free.pendingCount())*int64(db.pageSize) >= db.opts.ShrinkThreshold
+	db.writeMu.Unlock()
+	if !ok {
+		return
+	}
+	tx, err := db.Begin(true)
+	if err != nil {
+		return
+	}
+	tx.force = true
+	tx.Commit()
+}

@@ -36,6 +36,7 @@ type Tx struct {
 	closed   bool
 	err      error // first corruption met by a read; returned by View/Update
 	slot     int   // reader slot in the lock file + 1 (0: none)
+	force    bool  // commit even without changes (to cut the file's tail)
 
 	// write transactions only
 	freeRoots []freeRoot     // trees of buckets deleted in this tx
@@ -223,7 +224,7 @@ func (tx *Tx) Commit() error {
 	if tx.db.failed != nil {
 		return fmt.Errorf("%w: %v", ErrFailed, tx.db.failed)
 	}
-	if !tx.root.dirty && len(tx.freeRoots) == 0 {
+	if !tx.root.dirty && len(tx.freeRoots) == 0 && !tx.force {
 		return nil
 	}
 	tx.saved = tx.db.free.snapshot()
