@@ -39,13 +39,23 @@ type change struct {
 func changeLess(a, b change) bool { return bytes.Compare(a.key, b.key) < 0 }
 
 // Tx returns the transaction the bucket belongs to.
-func (b *Bucket) Tx() *Tx { return b.tx }
+func (b *Bucket) Tx() *Tx {
+	if b == nil {
+		return nil // fix(reliability): tx.Bucket returns nil for a missing bucket; its methods must not panic
+	}
+	return b.tx
+}
 
 // Writable reports whether the bucket can be changed.
-func (b *Bucket) Writable() bool { return b.tx.writable }
+func (b *Bucket) Writable() bool { return b != nil && b.tx.writable } // fix(reliability): nil receiver
 
 // Sequence returns the bucket's current sequence number.
-func (b *Bucket) Sequence() uint64 { return b.ref.Seq }
+func (b *Bucket) Sequence() uint64 {
+	if b == nil {
+		return 0 // fix(reliability): nil receiver
+	}
+	return b.ref.Seq
+}
 
 // usable reports why the bucket cannot be read now, if it cannot.
 func (b *Bucket) usable() error {

@@ -2,6 +2,7 @@ package mapkv
 
 import (
 	"bytes"
+	"fmt"
 	"iter"
 
 	"github.com/mapkv/mapkv/btree"
@@ -306,6 +307,9 @@ func (c *Cursor) pendingValue(p change) []byte {
 func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
 	if err := b.usable(); err != nil {
 		return err
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: nil function", ErrInvalidOptions) // fix(reliability): it panicked
 	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {

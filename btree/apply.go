@@ -493,15 +493,25 @@ func (w *Writer) packBranches(cs []child, appendOnly bool) ([]child, error) {
 
 // FreeTree releases every node of the tree at root, including overflow
 // values and nested buckets' trees (a bucket being deleted).
-func (w *Writer) FreeTree(root page.ID) error { return w.freeTree(root, 0) }
+func (w *Writer) FreeTree(root page.ID) error {
+	// fix(reliability): a damaged tree whose branches share a subtree is
+	// walked once per path, exponentially long; a tree holds fewer nodes
+	// than the file has pages, so stop there.
+	budget := w.T.PgCount
+	return w.freeTree(root, 0, &budget)
+}
 
-func (w *Writer) freeTree(id page.ID, depth int) error {
+func (w *Writer) freeTree(id page.ID, depth int, budget *uint64) error {
 	if id == 0 {
 		return nil
 	}
 	if depth >= 2*page.MaxDepth {
 		return fmt.Errorf("%w: nesting deeper than %d levels (a loop?)", page.ErrFormat, 2*page.MaxDepth)
 	}
+	if *budget == 0 {
+		return fmt.Errorf("%w: tree under page %d reaches more nodes than the file has pages (a shared subtree?)", page.ErrFormat, id)
+	}
+	*budget--
 	n, err := w.T.branchOrLeaf(id)
 	if err != nil {
 		return err
@@ -509,7 +519,7 @@ func (w *Writer) freeTree(id page.ID, depth int) error {
 	for i := 0; i < page.Count(n); i++ {
 		if page.NodeType(n) == page.TypeBranch {
 			cid, _ := page.BranchChild(n, i)
-			if err := w.freeTree(cid, depth+1); err != nil {
+			if err := w.freeTree(cid, depth+1, budget); err != nil {
 				return err
 			}
 			continue
@@ -520,7 +530,7 @@ func (w *Writer) freeTree(id page.ID, depth int) error {
 		}
 		if f&page.FlagBucket != 0 {
 			r, _ := page.DecodeRef(v)
-			if err := w.freeTree(r.Root, depth+1); err != nil {
+			if err := w.freeTree(r.Root, depth+1, budget); err != nil {
 				return err
 			}
 		} else if err := w.dropValue(f, v); err != nil {

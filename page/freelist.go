@@ -62,7 +62,11 @@ func PutFreeIndex(node []byte, pageSize int, chunks []FreeChunk) {
 // DecodeFreeIndex reads an index node, checking that it matches the page
 // size and covers exactly pgCount pages.
 func DecodeFreeIndex(node []byte, pgCount uint64, pageSize int) ([]FreeChunk, error) {
-	if len(node) < FreeBody+16 || NodeType(node) != TypeFreelist {
+	if len(node) < FreeBody+16 {
+		// fix(reliability): PageID of a node shorter than a header panicked
+		return nil, formatErr("free-list index node of %d bytes", len(node))
+	}
+	if NodeType(node) != TypeFreelist {
 		return nil, formatErr("page %d: not a free-list index node", PageID(node))
 	}
 	if b := le.Uint64(node[FreeBody:]); b != ChunkBits(pageSize) {
@@ -92,7 +96,11 @@ func DecodeFreeIndex(node []byte, pgCount uint64, pageSize int) ([]FreeChunk, er
 func FreeChunkBitmap(node []byte, chunk uint64, pageSize int) ([]byte, error) {
 	bits := ChunkBits(pageSize)
 	end := FreeBody + 8 + int(bits/8)
-	if len(node) < end || NodeType(node) != TypeFreeChunk {
+	if len(node) < end {
+		// fix(reliability): PageID of a node shorter than a header panicked
+		return nil, formatErr("free-list chunk node of %d bytes", len(node))
+	}
+	if NodeType(node) != TypeFreeChunk {
 		return nil, formatErr("page %d: not a free-list chunk node", PageID(node))
 	}
 	if c := le.Uint64(node[FreeBody:]); c != chunk {
