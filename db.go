@@ -757,7 +757,12 @@ func (db *DB) remap(size int64, tx *Tx) error {
 		ro.Unmap()
 		return fmt.Errorf("mapkv: remap: %w", err)
 	}
-	m := &mapping{region: ro, refs: 1}
+	// fix(reliability): the writer reads through the new mapping from
+	// now on (Alloc points tx.tree at it), so it holds a reference too;
+	// without it a second remap in the same commit unmapped the first
+	// one's mapping beneath the writer's node slices (SIGSEGV).
+	m := &mapping{region: ro, refs: 2}
+	tx.mapped = append(tx.mapped, m)
 	db.stateMu.Lock()
 	old := db.state
 	st := *old

@@ -41,6 +41,7 @@ type Tx struct {
 	// write transactions only
 	freeRoots []freeRoot     // trees of buckets deleted in this tx
 	retired   []*mmap.Region // writable mappings replaced by a remap
+	mapped    []*mapping     // read-only mappings made by a remap in this tx (one reference each)
 	arena     []byte         // copies of keys and values put
 	alloc     *txAlloc       // set during commit
 	saved     *freelist      // free set before the commit, to restore on failure
@@ -149,6 +150,10 @@ func (tx *Tx) close() {
 			r.Unmap()
 		}
 		tx.retired = nil
+		for _, m := range tx.mapped {
+			db.release(m)
+		}
+		tx.mapped = nil
 		db.release(tx.m)
 		db.writeMu.Unlock()
 	} else {
