@@ -128,7 +128,7 @@ func (c *checker) run() {
 	if m.Freelist != 0 {
 		c.freelist(m)
 	}
-	c.tree(m.Root, "root", m.TxID, 0)
+	c.tree(m.Root, "", m.TxID, 0)
 	var leaked []string
 	for id, o := range c.owner {
 		if o == ownNone {
@@ -150,12 +150,12 @@ func (c *checker) run() {
 func (c *checker) tree(ref page.Ref, path string, parentBirth page.TxID, nesting int) {
 	if ref.Root == 0 {
 		if ref.Nested != 0 {
-			c.problem("bucket %s: empty but records %d nested buckets", path, ref.Nested)
+			c.problem("bucket %s: empty but records %d nested buckets", bucketName(path), ref.Nested)
 		}
 		return
 	}
 	if nesting > page.MaxDepth {
-		c.problem("bucket %s: nested deeper than %d levels", path, page.MaxDepth)
+		c.problem("bucket %s: nested deeper than %d levels", bucketName(path), page.MaxDepth)
 		return
 	}
 	leafDepth := -1
@@ -163,21 +163,21 @@ func (c *checker) tree(ref page.Ref, path string, parentBirth page.TxID, nesting
 	c.nested = 0
 	c.node(ref.Root, ref.Birth, path, nil, nil, 0, &leafDepth, nesting)
 	if uint64(c.nested) != ref.Nested {
-		c.problem("bucket %s: records %d nested buckets, holds %d", path, ref.Nested, c.nested)
+		c.problem("bucket %s: records %d nested buckets, holds %d", bucketName(path), ref.Nested, c.nested)
 	}
 	c.nested = saved
 }
 
 // node checks the node at id and its subtree: keys within [lo, hi).
 func (c *checker) node(id page.ID, birth page.TxID, path string, lo, hi []byte, depth int, leafDepth *int, nesting int) {
-	desc := fmt.Sprintf("bucket %s: page %d", path, id)
+	desc := fmt.Sprintf("bucket %s: page %d", bucketName(path), id)
 	if depth >= page.MaxDepth {
 		c.problem("%s: tree deeper than %d levels", desc, page.MaxDepth)
 		return
 	}
 	n, err := c.t.Node(id)
 	if err != nil {
-		c.problem("bucket %s: %v", path, err)
+		c.problem("bucket %s: %v", bucketName(path), err)
 		return
 	}
 	if birth == 0 {
@@ -186,7 +186,8 @@ func (c *checker) node(id page.ID, birth page.TxID, path string, lo, hi []byte, 
 		c.problem("%s: referenced with birth txid 0", desc)
 	}
 	if err := page.Verify(n, id, birth); err != nil {
-		c.problem("bucket %s: %v", path, err)
+		c.problem("bucket %s: %v", bucketName(path), err)
+		c.seen(id)
 		return
 	}
 	if birth > c.tx.meta.TxID {
@@ -201,7 +202,7 @@ func (c *checker) node(id page.ID, birth page.TxID, path string, lo, hi []byte, 
 		return
 	}
 	if err := page.CheckNode(n, typ); err != nil {
-		c.problem("bucket %s: %v", path, err)
+		c.problem("bucket %s: %v", bucketName(path), err)
 		return
 	}
 	var prev []byte
@@ -255,7 +256,11 @@ func (c *checker) node(id page.ID, birth page.TxID, path string, lo, hi []byte, 
 			if r.Birth > c.tx.meta.TxID {
 				c.problem("%s: bucket %q born after this state", desc, k)
 			}
-			c.tree(r, path+"/"+printable(k), birth, nesting+1)
+			sub := printable(k)
+			if path != "" {
+				sub = path + "/" + sub
+			}
+			c.tree(r, sub, birth, nesting+1)
 		case f&page.FlagOverflow != 0:
 			r, _ := page.DecodeRef(v)
 			on, err := c.t.Node(r.Root)
@@ -347,4 +352,19 @@ func (c *checker) freelist(m page.Meta) {
 			c.problem("%s: %v", desc, err)
 		}
 	}
+}
+
+// seen marks a damaged page as accounted for, so that having reported it
+// once, Check does not report it again as neither reachable nor free.
+func (c *checker) seen(id page.ID) {
+	if uint64(id) < uint64(len(c.owner)) && c.owner[id] == ownNone {
+		c.owner[id] = ownTree
+	}
+}
+
+func bucketName(path string) string {
+	if path == "" {
+		return "(root)"
+	}
+	return path
 }
