@@ -498,7 +498,7 @@ func (db *DB) beginRead() (*Tx, error) {
 	}
 	st := db.state
 	st.m.refs++
-	db.readers.add(st.meta.TxID)
+	db.readers.add(st.meta.TxID, st.meta.PgCount)
 	db.stateMu.Unlock()
 	db.stats.txN.Add(1)
 	tx := &Tx{db: db, meta: st.meta, m: st.m}
@@ -554,7 +554,7 @@ func (db *DB) beginSharedRead() (*Tx, error) {
 		st = &ns
 	}
 	st.m.refs++
-	db.readers.add(meta.TxID)
+	db.readers.add(meta.TxID, meta.PgCount)
 	db.stateMu.Unlock()
 	db.stats.txN.Add(1)
 	tx := &Tx{db: db, meta: meta, m: st.m, slot: s + 1}

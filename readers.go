@@ -7,14 +7,17 @@ import "github.com/mapkv/mapkv/page"
 // one place reader tracking lives; callers hold DB.stateMu.
 type readerTable struct {
 	counts map[page.TxID]int
+	pages  map[page.TxID]uint64 // the image size, in pages, of each txid read
 	n      int
 }
 
-func (r *readerTable) add(t page.TxID) {
+func (r *readerTable) add(t page.TxID, pgCount uint64) {
 	if r.counts == nil {
 		r.counts = map[page.TxID]int{}
+		r.pages = map[page.TxID]uint64{}
 	}
 	r.counts[t]++
+	r.pages[t] = pgCount
 	r.n++
 }
 
@@ -23,8 +26,18 @@ func (r *readerTable) remove(t page.TxID) {
 		r.counts[t] = c - 1
 	} else {
 		delete(r.counts, t)
+		delete(r.pages, t)
 	}
 	r.n--
+}
+
+// maxPages returns the largest image any open reader sees, in pages.
+func (r *readerTable) maxPages() uint64 {
+	var m uint64
+	for _, p := range r.pages {
+		m = max(m, p)
+	}
+	return m
 }
 
 // oldest returns the smallest txid being read, or ok=false if none.

@@ -303,11 +303,16 @@ func (tx *Tx) commit() error {
 			return err
 		}
 	}
-	db.shrink(hwm, txid)
 	db.publish(meta)
 	if db.lf != nil {
 		db.lf.publish(txid)
 	}
+	// fix(reliability): cut the file only once the new state is
+	// published. Cut before, readers that began in between (all those
+	// that waited for stateMu while shrink held it) read the old state,
+	// whose image runs past the new end: their WriteTo faulted with
+	// "file truncated by another process".
+	db.shrink(hwm, txid)
 	return nil
 }
 
@@ -334,23 +339,29 @@ func (db *DB) sync(off, end int64) error {
 // large. Failure is harmless (the file stays longer), so it is ignored.
 func (db *DB) shrink(hwm page.ID, txid page.TxID) {
 	// A reader of an older state may stream its whole image (WriteTo),
-	// free pages included: never cut the file beneath one.
-	if oldest, ok := db.oldestReader(); ok && oldest < txid {
-		return
+	// free pages included: never cut the file beneath one. Readers in this
+	// process say how large their image is; of another process's we only
+	// know the txid, so any older one stops the cut.
+	if db.lf != nil {
+		if oldest, ok := db.lf.oldest(); ok && oldest < txid || legacyReader(db.file) {
+			return
+		}
 	}
 	db.stateMu.Lock()
 	defer db.stateMu.Unlock()
-	if oldest, ok := db.readers.oldest(); ok && oldest < txid {
-		return
-	}
 	used := roundUp(int64(hwm)*int64(db.pageSize), int64(db.pageSize))
-	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)))
+	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)), int64(db.readers.maxPages())*int64(db.pageSize))
 	if db.fileSize-keep < db.opts.ShrinkThreshold {
 		return
 	}
 	if err := db.file.Truncate(keep); err == nil {
 		db.fileSize = keep
 		db.stats.shrinkN.Add(1)
+		if db.state != nil { // fix(reliability): publish ran first; keep Stats.FileSize true
+			st := *db.state
+			st.fileSize = keep
+			db.state = &st
+		}
 	}
 }
 

@@ -110,7 +110,9 @@ func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID,
 	return top.id, top.birth, nil
 }
 
-func (w *Writer) capacity() int { return w.T.PageSize - page.HeaderSize }
+// capacity is the room a one-page node has for entries: the page less
+// the header and the 8 bytes reserved to align the element array.
+func (w *Writer) capacity() int { return w.T.PageSize - page.HeaderSize - 8 }
 
 func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, error) {
 	if depth >= page.MaxDepth {
@@ -165,6 +167,18 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, err
 		kids, err := w.applyNode(cid, muts[j:end], depth+1)
 		if err != nil {
 			return nil, err
+		}
+		if len(kids) > 1 && len(out) > 0 && !out[len(out)-1].fresh {
+			// The child split. Spread its entries over its unchanged left
+			// sibling too (as a B*-tree does): a sibling with room takes
+			// some and saves a node; a full one ends up two thirds full
+			// like the rest instead of full beside two half-empty nodes.
+			// It costs one more node written per split.
+			prev := out[len(out)-1]
+			if kids, err = w.repack(append([]child{prev}, kids...)...); err != nil {
+				return nil, err
+			}
+			out = out[:len(out)-1]
 		}
 		out = append(out, kids...)
 		j = end
@@ -225,7 +239,7 @@ func (w *Writer) size(c *child) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s := page.HeaderSize
+	s := page.HeaderSize + page.PrefixArea(page.Cpl(n))
 	cnt := page.Count(n)
 	if page.NodeType(n) == page.TypeLeaf {
 		for i := 0; i < cnt; i++ {
@@ -248,24 +262,26 @@ func (w *Writer) size(c *child) (int, error) {
 	return s, nil
 }
 
-// repack rewrites two adjacent nodes of the same level as evenly filled
-// new nodes.
-func (w *Writer) repack(a, b child) ([]child, error) {
-	na, err := w.T.branchOrLeaf(a.id)
-	if err != nil {
-		return nil, err
-	}
-	nb, err := w.T.branchOrLeaf(b.id)
-	if err != nil {
-		return nil, err
-	}
-	if page.NodeType(na) != page.NodeType(nb) {
-		return nil, fmt.Errorf("%w: pages %d and %d are siblings of different types", page.ErrFormat, a.id, b.id)
+// repack rewrites adjacent nodes of one level as evenly filled new nodes.
+func (w *Writer) repack(cs ...child) ([]child, error) {
+	nodes := make([][]byte, len(cs))
+	total := 0
+	for i, c := range cs {
+		n, err := w.T.branchOrLeaf(c.id)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && page.NodeType(n) != page.NodeType(nodes[0]) {
+			return nil, fmt.Errorf("%w: pages %d and %d are siblings of different types", page.ErrFormat, cs[0].id, c.id)
+		}
+		nodes[i] = n
+		total += page.Count(n)
 	}
 	var out []child
-	if page.NodeType(na) == page.TypeLeaf {
-		es := make([]entry, 0, page.Count(na)+page.Count(nb))
-		for _, n := range [2][]byte{na, nb} {
+	var err error
+	if page.NodeType(nodes[0]) == page.TypeLeaf {
+		es := make([]entry, 0, total)
+		for _, n := range nodes {
 			for i := 0; i < page.Count(n); i++ {
 				f, k, v, ok := page.LeafElem(n, i)
 				if !ok {
@@ -276,24 +292,25 @@ func (w *Writer) repack(a, b child) ([]child, error) {
 		}
 		out, err = w.packLeaves(es, false)
 	} else {
-		cs := make([]child, 0, page.Count(na)+page.Count(nb))
-		for _, n := range [2][]byte{na, nb} {
+		kids := make([]child, 0, total)
+		for _, n := range nodes {
 			for i := 0; i < page.Count(n); i++ {
 				k, ok := page.BranchKey(n, i)
 				if !ok {
 					return nil, elemErr(n, i)
 				}
 				id, bt := page.BranchChild(n, i)
-				cs = append(cs, child{key: k, id: id, birth: bt})
+				kids = append(kids, child{key: k, id: id, birth: bt})
 			}
 		}
-		out, err = w.packBranches(cs, false)
+		out, err = w.packBranches(kids, false)
 	}
 	if err != nil {
 		return nil, err
 	}
-	w.freeNode(a.id, na)
-	w.freeNode(b.id, nb)
+	for i, c := range cs {
+		w.freeNode(c.id, nodes[i])
+	}
 	return out, nil
 }
 
@@ -437,25 +454,28 @@ func (w *Writer) packLeaves(es []entry, appendOnly bool) ([]child, error) {
 	groups := w.group(sizes, appendOnly, 1)
 	out := make([]child, 0, len(groups))
 	for _, g := range groups {
-		used := page.HeaderSize
-		for _, s := range sizes[g[0]:g[1]] {
-			used += s
-		}
-		pages := page.Pages(used, w.T.PageSize)
+		group := es[g[0]:g[1]]
+		used, pages, cp := w.layout(sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
 		id, buf, err := w.A.Alloc(pages)
 		if err != nil {
 			return nil, err
 		}
 		cnt := g[1] - g[0]
 		page.PutHeader(buf, id, w.TxID, page.TypeLeaf, uint32(pages-1), cnt)
-		lw := page.NewLeafWriter(buf, cnt)
-		for _, e := range es[g[0]:g[1]] {
+		lw := page.NewLeafWriter(buf, cnt, cp)
+		for _, e := range group {
 			lw.Add(e.flags, e.key, e.val)
 		}
 		clear(buf[used:])
 		w.A.Sealed(id, page.Seal(buf))
-		first, _ := page.LeafKey(buf, 0)
-		out = append(out, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
+		sep, _ := page.LeafKey(buf, 0)
+		if g[0] > 0 {
+			// The parent needs only a key above everything in the previous
+			// leaf and at most this leaf's first key: the shortest prefix
+			// of the first key that passes the previous leaf's last.
+			sep = sep[:separator(es[g[0]-1].key, sep)]
+		}
+		out = append(out, child{key: sep, id: id, birth: w.TxID, size: used, fresh: true})
 	}
 	return out, nil
 }
@@ -468,19 +488,16 @@ func (w *Writer) packBranches(cs []child, appendOnly bool) ([]child, error) {
 	groups := w.group(sizes, appendOnly, 2)
 	out := make([]child, 0, len(groups))
 	for _, g := range groups {
-		used := page.HeaderSize
-		for _, s := range sizes[g[0]:g[1]] {
-			used += s
-		}
-		pages := page.Pages(used, w.T.PageSize)
+		group := cs[g[0]:g[1]]
+		used, pages, cp := w.layout(sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
 		id, buf, err := w.A.Alloc(pages)
 		if err != nil {
 			return nil, err
 		}
 		cnt := g[1] - g[0]
 		page.PutHeader(buf, id, w.TxID, page.TypeBranch, uint32(pages-1), cnt)
-		bw := page.NewBranchWriter(buf, cnt)
-		for _, c := range cs[g[0]:g[1]] {
+		bw := page.NewBranchWriter(buf, cnt, cp)
+		for _, c := range group {
 			bw.Add(c.key, c.id, c.birth)
 		}
 		clear(buf[used:])
@@ -546,4 +563,30 @@ func (w *Writer) sizeBuf(n int) []int {
 		w.sizes = make([]int, n)
 	}
 	return w.sizes[:n]
+}
+
+// layout sizes a node holding entries of the given sizes whose keys run
+// from first to last: the bytes used, the pages needed, and the common
+// prefix to record. The prefix only uses room the last page has spare, so
+// it never costs a page.
+func (w *Writer) layout(sizes []int, first, last []byte) (used, pages int, cp []byte) {
+	used = page.HeaderSize + page.PrefixArea(0)
+	for _, s := range sizes {
+		used += s
+	}
+	pages = page.Pages(used, w.T.PageSize)
+	spare := (pages*w.T.PageSize - used) &^ 7
+	cpl := page.CommonLen(first, last, spare)
+	return used + page.PrefixArea(cpl) - page.PrefixArea(0), pages, first[:cpl]
+}
+
+// separator returns the length of the shortest prefix of b that sorts
+// after a (a < b).
+func separator(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return min(i+1, len(b))
 }

@@ -9,7 +9,6 @@
 package btree
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/mapkv/mapkv/page"
@@ -80,43 +79,21 @@ func elemErr(n []byte, i int) error {
 // searchBranch returns the index of the child whose range holds key: the
 // last element whose key is <= key, or 0.
 func searchBranch(n []byte, key []byte) (int, error) {
-	lo, hi := 0, page.Count(n) // invariant: answer in [lo, hi)
-	for hi-lo > 1 {
-		m := int(uint(lo+hi) >> 1)
-		k, ok := page.BranchKey(n, m)
-		if !ok {
-			return 0, elemErr(n, m)
-		}
-		if bytes.Compare(k, key) <= 0 {
-			lo = m
-		} else {
-			hi = m
-		}
+	i, ok := page.SearchBranch(n, key)
+	if !ok {
+		return 0, fmt.Errorf("%w: page %d: an element does not fit the node", page.ErrFormat, page.PageID(n))
 	}
-	return lo, nil
+	return i, nil
 }
 
 // searchLeaf returns the index of the first element whose key is >= key,
 // and whether it is equal.
 func searchLeaf(n []byte, key []byte) (int, bool, error) {
-	lo, hi := 0, page.Count(n)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		k, ok := page.LeafKey(n, m)
-		if !ok {
-			return 0, false, elemErr(n, m)
-		}
-		c := bytes.Compare(k, key)
-		if c == 0 {
-			return m, true, nil
-		}
-		if c < 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	i, eq, ok := page.SearchLeaf(n, key)
+	if !ok {
+		return 0, false, fmt.Errorf("%w: page %d: an element does not fit the node", page.ErrFormat, page.PageID(n))
 	}
-	return lo, false, nil
+	return i, eq, nil
 }
 
 // Get looks key up in the tree rooted at root. It returns the element's

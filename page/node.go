@@ -2,11 +2,24 @@ package page
 
 // Branch and leaf nodes.
 //
-// After the header comes an array of Count fixed-size elements, then the
-// keys (and, in leaves, the values) they point at. Element positions are
-// offsets from the start of the node. Every accessor checks that what it
-// returns lies inside the node, so a damaged node yields an error, never a
-// panic or a read outside the node.
+// After the header come, in order:
+//   - the common prefix of every key in the node: Cpl bytes (the header's
+//     flags byte), padded with zeros to a multiple of 8;
+//   - Count key prefixes, 4 bytes each: the bytes of each key that follow
+//     the common prefix, the first 4 of them, zero-padded, read as a
+//     big-endian integer (stored little-endian like every integer);
+//   - Count fixed-size elements;
+//   - the keys (and, in leaves, the values) the elements point at.
+//
+// A search compares integers in the dense prefix array and reads a full
+// key only among equal prefixes, so it touches a few cache lines of the
+// node instead of one line per probed element and one per probed key.
+// Element positions are offsets from the start of the node. Every accessor
+// checks that what it returns lies inside the node, so a damaged node
+// yields an error, never a panic or a read outside the node.
+
+// MaxCpl is the longest common prefix a node records.
+const MaxCpl = 255
 
 // Leaf element field offsets (12 bytes): pos u32, ksize u16, flags u16, vsize u32.
 const (
@@ -24,8 +37,20 @@ const (
 	branchKSize = 20
 )
 
+func pad8(n int) int { return (n + 7) &^ 7 }
+
+// Cpl returns the length of the common prefix of the node's keys.
+func Cpl(node []byte) int { return int(node[offFlags]) }
+
+// CommonPrefix returns the common prefix of the node's keys.
+func CommonPrefix(node []byte) []byte { return node[HeaderSize : HeaderSize+Cpl(node)] }
+
+func prefixBase(node []byte) int { return HeaderSize + pad8(Cpl(node)) }
+
+func elemBase(node []byte) int { return pad8(prefixBase(node) + 4*Count(node)) }
+
 // CheckNode verifies the parts of a branch or leaf node that accessors rely
-// on: its type, and that the element array fits.
+// on: its type, and that the prefix and element arrays fit.
 func CheckNode(node []byte, typ Type) error {
 	if len(node) < HeaderSize {
 		return formatErr("short node")
@@ -41,16 +66,30 @@ func CheckNode(node []byte, typ Type) error {
 	if n == 0 {
 		return formatErr("page %d: empty %s", PageID(node), typ)
 	}
-	if HeaderSize+n*esz > len(node) {
+	if elemBase(node)+n*esz > len(node) {
 		return formatErr("page %d: %d elements overflow the node", PageID(node), n)
 	}
 	return nil
 }
 
+// KeyPrefix returns the prefix integer of key after skipping cpl bytes
+// (the caller has checked len(key) >= cpl).
+func KeyPrefix(key []byte, cpl int) uint32 {
+	k := key[cpl:]
+	if len(k) >= 4 {
+		return be.Uint32(k)
+	}
+	var b [4]byte
+	copy(b[:], k)
+	return be.Uint32(b[:])
+}
+
+func prefixAt(node []byte, base, i int) uint32 { return le.Uint32(node[base+4*i:]) }
+
 // LeafKey returns the key of leaf element i. ok is false when the element
 // does not fit the node. The node must have passed CheckNode.
 func LeafKey(node []byte, i int) (key []byte, ok bool) {
-	e := HeaderSize + i*LeafElementSize
+	e := elemBase(node) + i*LeafElementSize
 	pos := int(le.Uint32(node[e+leafPos:]))
 	ks := int(le.Uint16(node[e+leafKSize:]))
 	if pos < HeaderSize || pos+ks > len(node) {
@@ -63,7 +102,7 @@ func LeafKey(node []byte, i int) (key []byte, ok bool) {
 // when the element does not fit the node. The node must have passed
 // CheckNode and i must be below Count.
 func LeafElem(node []byte, i int) (flags uint16, key, value []byte, ok bool) {
-	e := HeaderSize + i*LeafElementSize
+	e := elemBase(node) + i*LeafElementSize
 	pos := int(le.Uint32(node[e+leafPos:]))
 	ks := int(le.Uint16(node[e+leafKSize:]))
 	vs := int(le.Uint32(node[e+leafVSize:]))
@@ -82,7 +121,7 @@ func LeafElem(node []byte, i int) (flags uint16, key, value []byte, ok bool) {
 // BranchKey returns the key of branch element i (the first key of that
 // child's subtree). The node must have passed CheckNode.
 func BranchKey(node []byte, i int) (key []byte, ok bool) {
-	e := HeaderSize + i*BranchElementSize
+	e := elemBase(node) + i*BranchElementSize
 	pos := int(le.Uint32(node[e+branchPos:]))
 	ks := int(le.Uint32(node[e+branchKSize:]))
 	if pos < HeaderSize || ks > len(node) || pos+ks > len(node) {
@@ -93,32 +132,177 @@ func BranchKey(node []byte, i int) (key []byte, ok bool) {
 
 // BranchChild returns the page id and birth txid of branch element i's child.
 func BranchChild(node []byte, i int) (ID, TxID) {
-	e := HeaderSize + i*BranchElementSize
+	e := elemBase(node) + i*BranchElementSize
 	return ID(le.Uint64(node[e+branchChild:])), TxID(le.Uint64(node[e+branchBirth:]))
 }
 
-// LeafEntrySize is the bytes a leaf entry takes in a node.
-func LeafEntrySize(key, value []byte) int { return LeafElementSize + len(key) + len(value) }
-
-// BranchEntrySize is the bytes a branch entry takes in a node.
-func BranchEntrySize(key []byte) int { return BranchElementSize + len(key) }
-
-// LeafWriter fills a leaf node in place. Elements must be added in key order.
-type LeafWriter struct {
-	node []byte
-	n    int
-	data int // where the next key goes
-	cap  int // number of elements the array was sized for
+// searchRange narrows a search for key in a node of n keys with the
+// common prefix and the prefix array. It returns the range [lo, hi) of
+// elements whose prefix equals key's; before is true when key sorts before
+// every key of the node (lo = hi = 0) and after when it sorts after all
+// (lo = hi = n).
+func searchRange(node []byte, key []byte) (lo, hi int) {
+	n := Count(node)
+	cpl := Cpl(node)
+	cp := node[HeaderSize : HeaderSize+cpl]
+	if len(key) < cpl {
+		if string(key) <= string(cp[:len(key)]) {
+			return 0, 0 // key is a prefix of (or below) every key
+		}
+		return n, n
+	}
+	switch c := compareBytes(key[:cpl], cp); {
+	case c < 0:
+		return 0, 0
+	case c > 0:
+		return n, n
+	}
+	pk := KeyPrefix(key, cpl)
+	base := prefixBase(node)
+	lo, hi = 0, n
+	for lo < hi { // first prefix >= pk
+		m := int(uint(lo+hi) >> 1)
+		if prefixAt(node, base, m) < pk {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	hi = lo
+	for hi < n && prefixAt(node, base, hi) == pk {
+		hi++
+		if hi-lo > 8 { // many equal prefixes: finish with a binary search
+			h := n
+			for hi < h {
+				m := int(uint(hi+h) >> 1)
+				if prefixAt(node, base, m) == pk {
+					hi = m + 1
+				} else {
+					h = m
+				}
+			}
+			break
+		}
+	}
+	return lo, hi
 }
 
-// NewLeafWriter starts a leaf of count elements in node.
-func NewLeafWriter(node []byte, count int) LeafWriter {
-	return LeafWriter{node: node, cap: count, data: HeaderSize + count*LeafElementSize}
+func compareBytes(a, b []byte) int {
+	switch {
+	case string(a) < string(b):
+		return -1
+	case string(a) > string(b):
+		return 1
+	}
+	return 0
+}
+
+// SearchLeaf returns the index of the first element whose key is >= key,
+// and whether it is equal. ok is false if the node is damaged. The node
+// must have passed CheckNode.
+func SearchLeaf(node []byte, key []byte) (i int, eq, ok bool) {
+	lo, hi := searchRange(node, key)
+	for lo < hi { // among equal prefixes: first key >= key
+		m := int(uint(lo+hi) >> 1)
+		k, ok := LeafKey(node, m)
+		if !ok {
+			return 0, false, false
+		}
+		c := compareBytes(k, key)
+		if c == 0 {
+			return m, true, true
+		}
+		if c < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, false, true
+}
+
+// SearchBranch returns the index of the child whose range holds key: the
+// last element whose key is <= key, or 0. ok is false if the node is
+// damaged. The node must have passed CheckNode.
+func SearchBranch(node []byte, key []byte) (i int, ok bool) {
+	lo, hi := searchRange(node, key)
+	for lo < hi { // among equal prefixes: first key > key
+		m := int(uint(lo+hi) >> 1)
+		k, ok := BranchKey(node, m)
+		if !ok {
+			return 0, false
+		}
+		if compareBytes(k, key) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return 0, true
+	}
+	return lo - 1, true
+}
+
+// LeafEntrySize is the bytes a leaf entry takes in a node.
+func LeafEntrySize(key, value []byte) int { return 4 + LeafElementSize + len(key) + len(value) }
+
+// BranchEntrySize is the bytes a branch entry takes in a node.
+func BranchEntrySize(key []byte) int { return 4 + BranchElementSize + len(key) }
+
+// PrefixArea returns the bytes a common prefix of n bytes takes, with the
+// padding that keeps the element array 8-byte aligned.
+func PrefixArea(n int) int { return pad8(n) + 8 }
+
+// CommonLen returns the length of the common prefix of a and b, at most
+// max. For sorted keys, that of the first and last is that of all.
+func CommonLen(a, b []byte, max int) int {
+	n := min(len(a), len(b), max, MaxCpl)
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// nodeWriter lays out the arrays of a node being filled in place.
+type nodeWriter struct {
+	node []byte
+	n    int
+	cpl  int
+	pb   int // prefix array
+	eb   int // element array
+	data int // where the next key goes
+}
+
+func newNodeWriter(node []byte, count, esz int, cp []byte) nodeWriter {
+	cpl := min(len(cp), MaxCpl)
+	node[offFlags] = byte(cpl)
+	copy(node[HeaderSize:], cp[:cpl])
+	clear(node[HeaderSize+cpl : HeaderSize+pad8(cpl)])
+	pb := HeaderSize + pad8(cpl)
+	eb := pad8(pb + 4*count)
+	clear(node[pb+4*count : eb])
+	return nodeWriter{node: node, cpl: cpl, pb: pb, eb: eb, data: eb + count*esz}
+}
+
+// LeafWriter fills a leaf node in place. Elements must be added in key order.
+type LeafWriter struct{ nodeWriter }
+
+// NewLeafWriter starts a leaf of count elements in node, whose header has
+// been written. cp is the common prefix of the keys to come (nil: none).
+func NewLeafWriter(node []byte, count int, cp ...[]byte) LeafWriter {
+	var p []byte
+	if len(cp) > 0 {
+		p = cp[0]
+	}
+	return LeafWriter{newNodeWriter(node, count, LeafElementSize, p)}
 }
 
 // Add appends an element. The caller has sized the node to fit.
 func (w *LeafWriter) Add(flags uint16, key, value []byte) {
-	e := HeaderSize + w.n*LeafElementSize
+	le.PutUint32(w.node[w.pb+4*w.n:], KeyPrefix(key, w.cpl))
+	e := w.eb + w.n*LeafElementSize
 	le.PutUint32(w.node[e+leafPos:], uint32(w.data))
 	le.PutUint16(w.node[e+leafKSize:], uint16(len(key)))
 	le.PutUint16(w.node[e+leafFlags:], flags)
@@ -132,20 +316,22 @@ func (w *LeafWriter) Add(flags uint16, key, value []byte) {
 func (w *LeafWriter) Used() int { return w.data }
 
 // BranchWriter fills a branch node in place, in key order.
-type BranchWriter struct {
-	node []byte
-	n    int
-	data int
-}
+type BranchWriter struct{ nodeWriter }
 
-// NewBranchWriter starts a branch of count elements in node.
-func NewBranchWriter(node []byte, count int) BranchWriter {
-	return BranchWriter{node: node, data: HeaderSize + count*BranchElementSize}
+// NewBranchWriter starts a branch of count elements in node, whose header
+// has been written. cp is the common prefix of the keys to come (nil: none).
+func NewBranchWriter(node []byte, count int, cp ...[]byte) BranchWriter {
+	var p []byte
+	if len(cp) > 0 {
+		p = cp[0]
+	}
+	return BranchWriter{newNodeWriter(node, count, BranchElementSize, p)}
 }
 
 // Add appends a child reference whose subtree starts with key.
 func (w *BranchWriter) Add(key []byte, child ID, birth TxID) {
-	e := HeaderSize + w.n*BranchElementSize
+	le.PutUint32(w.node[w.pb+4*w.n:], KeyPrefix(key, w.cpl))
+	e := w.eb + w.n*BranchElementSize
 	le.PutUint64(w.node[e+branchChild:], uint64(child))
 	le.PutUint64(w.node[e+branchBirth:], uint64(birth))
 	le.PutUint32(w.node[e+branchPos:], uint32(w.data))

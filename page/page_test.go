@@ -3,6 +3,11 @@ package page
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -60,7 +65,7 @@ func TestLeafAndBranch(t *testing.T) {
 		t.Fatalf("elem 1: %v %q %v", f, k, r)
 	}
 	// A damaged position must be caught, not followed.
-	le.PutUint32(b[HeaderSize:], 5000)
+	le.PutUint32(b[elemBase(b):], 5000)
 	if _, _, _, ok := LeafElem(b, 0); ok {
 		t.Fatal("element outside the node accepted")
 	}
@@ -112,5 +117,59 @@ func TestFreelist(t *testing.T) {
 	}
 	if _, err := DecodeFreeIndex(idx, 10, ps); err == nil {
 		t.Fatal("index covering the wrong number of pages accepted")
+	}
+}
+
+// TestSearch compares SearchLeaf and SearchBranch with a plain search over
+// keys built to share long prefixes and 8-byte prefixes (ties), with and
+// without a recorded common prefix.
+func TestSearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for round := 0; round < 300; round++ {
+		stem := strings.Repeat("user", rng.IntN(4))
+		set := map[string]bool{}
+		for len(set) < 1+rng.IntN(60) {
+			k := stem + strings.Repeat("x", rng.IntN(10)) + string(rune('a'+rng.IntN(3))) + fmt.Sprint(rng.IntN(50))
+			if rng.IntN(10) == 0 {
+				k = stem[:rng.IntN(len(stem)+1)] + "\x00"
+			}
+			if k != "" {
+				set[k] = true
+			}
+		}
+		var keys []string
+		for k := range set {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		cp := []byte(keys[0][:CommonLen([]byte(keys[0]), []byte(keys[len(keys)-1]), 255)])
+		if rng.IntN(2) == 0 {
+			cp = nil
+		}
+		leaf := make([]byte, 64<<10)
+		PutHeader(leaf, 2, 1, TypeLeaf, 0, len(keys))
+		lw := NewLeafWriter(leaf, len(keys), cp)
+		branch := make([]byte, 64<<10)
+		PutHeader(branch, 3, 1, TypeBranch, 0, len(keys))
+		bw := NewBranchWriter(branch, len(keys), cp)
+		for i, k := range keys {
+			lw.Add(0, []byte(k), nil)
+			bw.Add([]byte(k), ID(i+10), 1)
+		}
+		probes := append(slices.Clone(keys), "", stem, stem+"y", "zzz", "\x00")
+		for _, k := range keys {
+			probes = append(probes, k+"\x00", k[:len(k)-1])
+		}
+		for _, p := range probes {
+			want := sort.SearchStrings(keys, p)
+			i, eq, ok := SearchLeaf(leaf, []byte(p))
+			if !ok || i != want || eq != (want < len(keys) && keys[want] == p) {
+				t.Fatalf("SearchLeaf(%q) = %d %v %v, want %d in %q (cp %q)", p, i, eq, ok, want, keys, cp)
+			}
+			wantB := max(sort.Search(len(keys), func(j int) bool { return keys[j] > p })-1, 0)
+			if j, ok := SearchBranch(branch, []byte(p)); !ok || j != wantB {
+				t.Fatalf("SearchBranch(%q) = %d, want %d in %q (cp %q)", p, j, wantB, keys, cp)
+			}
+		}
 	}
 }

@@ -1,0 +1,351 @@
+package btree
+
+// FuzzTree treats arbitrary bytes as the pages of a tree (1 KiB pages;
+// page 0 holds the root's id and birth) and arbitrary bytes as a batch of
+// mutations. Lookups, cursors in both directions, Seek, Value, WalkFresh,
+// Apply and FreeTree run over it: none may panic or loop without end. When
+// the input tree is well formed (ordered keys within their parents' ranges,
+// leaves at one depth, no shared nodes, overflow values that fit their
+// nodes), Apply must also be right: the new tree is well formed, holds
+// exactly the old keys merged with the mutations, and no node is freed
+// twice.
+//
+//	go test -run '^$' -fuzz '^FuzzTree$' -fuzztime 5m -fuzzminimizetime 2s ./btree
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+const (
+	fuzzPS        = 1024
+	fuzzMaxPages  = 48  // pages taken from the input
+	fuzzSpare     = 400 // pages the writer may allocate
+	fuzzMaxSteps  = 20000
+	fuzzMaxKeyLen = 40
+)
+
+var errFuzzFull = errors.New("fuzz: out of pages")
+
+type fuzzAlloc struct {
+	t      *Tree
+	next   page.ID
+	limit  page.ID
+	freed  map[page.ID]bool
+	double []page.ID
+}
+
+func (a *fuzzAlloc) Alloc(n int) (page.ID, []byte, error) {
+	if n <= 0 || uint64(a.next)+uint64(n) > uint64(a.limit) {
+		return 0, nil, errFuzzFull
+	}
+	id := a.next
+	a.next += page.ID(n)
+	a.t.PgCount = uint64(a.next)
+	return id, a.t.Data[int(id)*fuzzPS : (int(id)+n)*fuzzPS], nil
+}
+
+func (a *fuzzAlloc) Free(id page.ID, n int) {
+	if a.freed[id] {
+		a.double = append(a.double, id)
+	}
+	a.freed[id] = true
+}
+
+func (a *fuzzAlloc) Sealed(page.ID, uint64) {}
+
+// fuzzImage lays data out as pages and returns the tree and its root.
+func fuzzImage(data []byte) (*Tree, page.ID, page.TxID) {
+	n := min(max(3, (len(data)+fuzzPS-1)/fuzzPS), fuzzMaxPages)
+	buf := make([]byte, (n+fuzzSpare)*fuzzPS)
+	copy(buf[:n*fuzzPS], data)
+	t := &Tree{Data: buf, PageSize: fuzzPS, PgCount: uint64(n)}
+	root := page.ID(binary.LittleEndian.Uint64(buf) % uint64(n))
+	if root < 2 {
+		root = 0
+	}
+	return t, root, page.TxID(binary.LittleEndian.Uint64(buf[8:]))
+}
+
+// fuzzMutations decodes a batch of mutations, sorted, one per key.
+func fuzzMutations(ops []byte) []Mutation {
+	byKey := map[string]Mutation{}
+	for len(ops) >= 3 {
+		klen := 1 + int(ops[0]>>1)%fuzzMaxKeyLen
+		del := ops[0]&1 == 1
+		vlen := int(ops[1]) * 8
+		fill := ops[2]
+		ops = ops[3:]
+		k := make([]byte, klen)
+		copy(k, ops)
+		ops = ops[min(klen, len(ops)):]
+		m := Mutation{Key: k, Delete: del}
+		if !del {
+			m.Value = bytes.Repeat([]byte{fill}, vlen)
+		}
+		byKey[string(k)] = m
+	}
+	out := make([]Mutation, 0, len(byKey))
+	for _, m := range byKey {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].Key, out[j].Key) < 0 })
+	return out
+}
+
+// walk reads the tree with a cursor, forward, then backward, bounded.
+func walk(t *Tree, root page.ID) (keys [][]byte, vals [][]byte, err error) {
+	var c Cursor
+	c.Reset(t, root)
+	steps := 0
+	for ok := c.First(); ok && steps < fuzzMaxSteps; ok = c.Next() {
+		steps++
+		f, k, v, ok := c.Elem()
+		if !ok {
+			break
+		}
+		if f&page.FlagOverflow != 0 {
+			if v, err = t.Value(f, v); err != nil {
+				return nil, nil, err
+			}
+		}
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	if c.Err() != nil {
+		return nil, nil, c.Err()
+	}
+	c.Reset(t, root)
+	i := len(keys) - 1
+	for ok := c.Last(); ok && steps < 2*fuzzMaxSteps; ok = c.Prev() {
+		steps++
+		k := c.Key()
+		if i >= 0 && !bytes.Equal(k, keys[i]) && c.Err() == nil && len(keys) < fuzzMaxSteps {
+			return nil, nil, fmt.Errorf("backward walk gives %q where forward gave %q", k, keys[i])
+		}
+		i--
+	}
+	return keys, vals, c.Err()
+}
+
+// wellFormed reports whether the tree at root is one Apply must handle
+// correctly: see FuzzTree.
+func wellFormed(t *Tree, root page.ID, birth page.TxID) error {
+	if root == 0 {
+		return nil
+	}
+	seen := map[page.ID]bool{}
+	leafDepth := -1
+	var visit func(id page.ID, birth page.TxID, lo, hi []byte, depth int) error
+	visit = func(id page.ID, birth page.TxID, lo, hi []byte, depth int) error {
+		if depth >= page.MaxDepth {
+			return errors.New("too deep")
+		}
+		n, err := t.branchOrLeaf(id)
+		if err != nil {
+			return err
+		}
+		for p := id; p < id+page.ID(len(n)/fuzzPS); p++ {
+			if seen[p] {
+				return fmt.Errorf("page %d shared", p)
+			}
+			seen[p] = true
+		}
+		if page.Birth(n) != birth {
+			return fmt.Errorf("page %d: birth %d, parent says %d", id, page.Birth(n), birth)
+		}
+		var prev []byte
+		cnt := page.Count(n)
+		for i := 0; i < cnt; i++ {
+			var k []byte
+			var ok bool
+			if page.NodeType(n) == page.TypeBranch {
+				k, ok = page.BranchKey(n, i)
+			} else {
+				k, ok = page.LeafKey(n, i)
+			}
+			if !ok || len(k) == 0 {
+				return fmt.Errorf("page %d: element %d", id, i)
+			}
+			if i > 0 && bytes.Compare(prev, k) >= 0 || lo != nil && bytes.Compare(k, lo) < 0 || hi != nil && bytes.Compare(k, hi) >= 0 {
+				return fmt.Errorf("page %d: key order", id)
+			}
+			prev = k
+			if page.NodeType(n) == page.TypeBranch {
+				cid, cb := page.BranchChild(n, i)
+				if cb > birth {
+					return fmt.Errorf("page %d: child born after parent", id)
+				}
+				clo, chi := k, hi
+				if i == 0 {
+					clo = lo
+				}
+				if i+1 < cnt {
+					chi, _ = page.BranchKey(n, i+1)
+				}
+				if err := visit(cid, cb, clo, chi, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			f, _, v, ok := page.LeafElem(n, i)
+			switch {
+			case !ok:
+				return fmt.Errorf("page %d: element %d", id, i)
+			case f == 0:
+			case f == page.FlagOverflow:
+				r, _ := page.DecodeRef(v)
+				on, err := t.typed(r.Root, 0)
+				if err != nil || page.NodeType(on) != page.TypeOverflow || r.Seq > uint64(len(on)-page.HeaderSize) {
+					return fmt.Errorf("page %d: bad overflow value", id)
+				}
+				for p := r.Root; p < r.Root+page.ID(len(on)/fuzzPS); p++ {
+					if seen[p] {
+						return fmt.Errorf("page %d shared", p)
+					}
+					seen[p] = true
+				}
+			default:
+				return fmt.Errorf("page %d: flags %#x", id, f)
+			}
+		}
+		if page.NodeType(n) == page.TypeLeaf {
+			if leafDepth >= 0 && leafDepth != depth {
+				return errors.New("leaves at different depths")
+			}
+			leafDepth = depth
+		}
+		return nil
+	}
+	return visit(root, birth, nil, nil, 0)
+}
+
+// fuzzSeed builds a well-formed tree of n keys (some with overflow
+// values) with the Writer itself, and returns its image.
+func fuzzSeed(n int, big bool) []byte {
+	t, _, _ := fuzzImage(nil)
+	t.PgCount = 2
+	a := &fuzzAlloc{t: t, next: 2, limit: fuzzMaxPages, freed: map[page.ID]bool{}}
+	w := &Writer{T: t, A: a, TxID: 1}
+	var muts []Mutation
+	for i := 0; i < n; i++ {
+		v := []byte(fmt.Sprintf("value-%d", i))
+		if big && i%17 == 0 {
+			v = bytes.Repeat([]byte{byte(i)}, 700)
+		}
+		muts = append(muts, Mutation{Key: []byte(fmt.Sprintf("key%04d", i)), Value: v})
+	}
+	root, birth, err := w.Apply(0, 0, muts)
+	if err != nil {
+		panic(err)
+	}
+	img := t.Data[:t.PgCount*fuzzPS]
+	binary.LittleEndian.PutUint64(img, uint64(root))
+	binary.LittleEndian.PutUint64(img[8:], uint64(birth))
+	return append([]byte(nil), img...)
+}
+
+func FuzzTree(f *testing.F) {
+	ops := []byte{10, 2, 'a', 'k', 'e', 'y', '0', '0', '0', '7', 'x', 11, 0, 0, 'k', 'e', 'y', '0', '0', '1', '2', 20, 90, 'z', 'z'}
+	f.Add(fuzzSeed(0, false), ops)
+	f.Add(fuzzSeed(5, false), ops)
+	f.Add(fuzzSeed(120, true), ops)
+	f.Add(fuzzSeed(400, false), []byte{1, 0, 0, 'k'})
+	f.Fuzz(func(t *testing.T, data, ops []byte) {
+		tr, root, birth := fuzzImage(data)
+		muts := fuzzMutations(ops)
+
+		// Reads.
+		for _, m := range muts {
+			if f, v, ok, err := tr.Get(root, m.Key); ok && err == nil {
+				tr.Value(f, v)
+			}
+			var c Cursor
+			c.Reset(tr, root)
+			c.Seek(m.Key)
+			c.Next()
+			c.Prev()
+		}
+		keys, vals, walkErr := walk(tr, root)
+		tr.WalkFresh(page.Ref{Root: root, Birth: birth}, birth, func(page.ID, []byte) {})
+
+		valid := walkErr == nil && wellFormed(tr, root, birth) == nil
+		model := map[string]string{}
+		if valid {
+			for i, k := range keys {
+				model[string(k)] = string(vals[i])
+			}
+		}
+
+		// Writes.
+		a := &fuzzAlloc{t: tr, next: page.ID(tr.PgCount), limit: page.ID(tr.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
+		w := &Writer{T: tr, A: a, TxID: birth + 1}
+		newRoot, newBirth, err := w.Apply(root, birth, muts)
+		if !valid {
+			if err == nil {
+				walk(tr, newRoot)
+				w.FreeTree(newRoot)
+			}
+			return
+		}
+		if errors.Is(err, errFuzzFull) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Apply on a well-formed tree: %v", err)
+		}
+		if len(a.double) > 0 {
+			t.Fatalf("Apply freed pages %v twice", a.double)
+		}
+		for _, m := range muts {
+			if m.Delete {
+				delete(model, string(m.Key))
+			} else {
+				model[string(m.Key)] = string(m.Value)
+			}
+		}
+		if err := wellFormed(tr, newRoot, newBirth); err != nil {
+			t.Fatalf("Apply made a malformed tree: %v", err)
+		}
+		keys, vals, err = walk(tr, newRoot)
+		if err != nil {
+			t.Fatalf("reading the tree Apply made: %v", err)
+		}
+		if len(keys) != len(model) {
+			t.Fatalf("tree holds %d keys, model %d", len(keys), len(model))
+		}
+		for i, k := range keys {
+			if v, ok := model[string(k)]; !ok || v != string(vals[i]) {
+				t.Fatalf("key %q: tree has %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
+			}
+		}
+		// The new tree does not use a page Apply freed.
+		seen := map[page.ID]bool{}
+		var c Cursor
+		c.Reset(tr, newRoot)
+		for ok := c.First(); ok; ok = c.Next() {
+			for d := 0; d < c.depth; d++ {
+				seen[page.PageID(c.stack[d].node)] = true
+			}
+		}
+		for id := range seen {
+			if a.freed[id] {
+				t.Fatalf("page %d is in the new tree and was freed", id)
+			}
+		}
+		fa := &fuzzAlloc{t: tr, freed: map[page.ID]bool{}}
+		fw := &Writer{T: tr, A: fa, TxID: newBirth + 1}
+		if err := fw.FreeTree(newRoot); err != nil {
+			t.Fatalf("FreeTree of a well-formed tree: %v", err)
+		}
+		if len(fa.double) > 0 {
+			t.Fatalf("FreeTree freed pages %v twice", fa.double)
+		}
+	})
+}
