@@ -63,11 +63,16 @@ func (db *DB) Stats() Stats {
 	s.PageCount = st.meta.PgCount
 	s.FreePageN, s.PendingPageN, s.FileSize = st.freeN, st.pendingN, st.fileSize
 	s.MappedSize = int64(len(st.m.region.Data))
-	s.OpenReadTxN = db.readers.n
-	for t, n := range db.readers.counts {
-		s.Readers = append(s.Readers, ReaderStat{TxID: uint64(t), Count: n})
+	// Readers of this process that hold no slot of the shared table (all
+	// of them in the writing process), then every slot of the table, which
+	// names readers of every read-only process, this one's included.
+	if db.lf == nil || !db.opts.ReadOnly {
+		s.OpenReadTxN = db.readers.n
+		for t, n := range db.readers.counts {
+			s.Readers = append(s.Readers, ReaderStat{TxID: uint64(t), Count: n})
+		}
 	}
-	if db.lf != nil && !db.opts.ReadOnly {
+	if db.lf != nil {
 		for _, r := range db.lf.slots() {
 			s.Readers = append(s.Readers, r)
 			s.OpenReadTxN++

@@ -26,6 +26,18 @@ type infoReport struct {
 	BucketsTotal  int    `json:"buckets_total"` // buckets at every level
 	Keys          int    `json:"keys"`          // keys holding values, in all buckets
 	MetaFallback  string `json:"meta_fallback,omitempty"`
+	// Readers lists the read transactions open in other processes (the
+	// lock file's reader slots) when info ran; OldestReader is the txid the
+	// oldest of them reads: pages freed after it cannot be reused yet.
+	Readers      []infoReader `json:"readers,omitempty"`
+	OldestReader uint64       `json:"oldest_reader_txid,omitempty"`
+	PinnedPages  uint64       `json:"pinned_pages,omitempty"`
+}
+
+// infoReader is one open reader of another process.
+type infoReader struct {
+	PID  int    `json:"pid"`
+	TxID uint64 `json:"txid"`
 }
 
 func newInfoCmd(g *globals) *cobra.Command {
@@ -52,6 +64,12 @@ func newInfoCmd(g *globals) *cobra.Command {
 				r.PageCount+uint64(max(r.TailPages, 0)), r.PagesInUse, r.FreePages, r.TailPages)
 			fmt.Fprintf(w, "buckets:\t%d (%d with nested buckets)\n", r.Buckets, r.BucketsTotal)
 			fmt.Fprintf(w, "keys:\t%d\n", r.Keys)
+			if len(r.Readers) > 0 {
+				fmt.Fprintf(w, "readers:\t%d open in other processes, the oldest reading tx %d\n", len(r.Readers), r.OldestReader)
+				for _, rd := range r.Readers {
+					fmt.Fprintf(w, "\tpid %d reads tx %d\n", rd.PID, rd.TxID)
+				}
+			}
 			if r.MetaFallback != "" {
 				fmt.Fprintf(w, "note:\tthe newest commit was not used: %s\n", r.MetaFallback)
 			}
@@ -79,6 +97,13 @@ func (g *globals) info(path string) (*infoReport, error) {
 		FreePages:     st.FreePageN + st.PendingPageN,
 		TailPages:     st.FileSize/int64(st.PageSize) - int64(st.PageCount),
 		MetaFallback:  st.MetaFallback,
+		OldestReader:  st.OldestReadTxID,
+		PinnedPages:   st.PinnedPageN,
+	}
+	for _, rd := range st.Readers {
+		if rd.PID != 0 {
+			r.Readers = append(r.Readers, infoReader{PID: rd.PID, TxID: rd.TxID})
+		}
 	}
 	r.PagesInUse = st.PageCount - min(r.FreePages, st.PageCount)
 	err = db.View(func(tx *mapkv.Tx) error {
