@@ -31,7 +31,8 @@ type DB struct {
 	// writeMu serializes write transactions; the fields below it belong to
 	// the writer.
 	writeMu  sync.Mutex
-	rw       *mmap.Region // read-write mapping (nil when read-only)
+	rw       *mmap.Region // read-write mapping (Options.WriteMap only)
+	slabs    [][]byte     // memory for the pages a commit builds, kept for the next
 	fileSize int64
 	free     *freelist
 	failed   error // a flush failed: refuse writes until reopened
@@ -213,8 +214,10 @@ func (db *DB) open() error {
 		}
 		return nil
 	}
-	if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
-		return fmt.Errorf("mapkv: %w", err)
+	if db.opts.WriteMap {
+		if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
+			return fmt.Errorf("mapkv: %w", err)
+		}
 	}
 	// The chosen meta may have reached the page cache but not the disk
 	// (the process that wrote it crashed before its flush). Make it durable
@@ -721,7 +724,7 @@ func (db *DB) grow(need int64, tx *Tx) error {
 		size += step
 	}
 	size = roundUp(size, int64(db.pageSize))
-	if size > int64(len(db.rw.Data)) {
+	if size > db.reserved() {
 		if err := db.remap(size, tx); err != nil {
 			return err
 		}
@@ -742,7 +745,7 @@ func (db *DB) grow(need int64, tx *Tx) error {
 // Readers keep the mapping they began with; it is unmapped when the last
 // of them ends.
 func (db *DB) remap(size int64, tx *Tx) error {
-	reserve := roundUp(max(2*int64(len(db.rw.Data)), 2*size), int64(db.pageSize))
+	reserve := roundUp(max(2*db.reserved(), 2*size), int64(db.pageSize))
 	if hooks.mmap != nil {
 		if err := hooks.mmap(db, reserve); err != nil {
 			return fmt.Errorf("mapkv: remap %s: %w", db.path, err)
@@ -752,10 +755,12 @@ func (db *DB) remap(size int64, tx *Tx) error {
 	if err != nil {
 		return fmt.Errorf("mapkv: remap: %w", err)
 	}
-	rw, err := mmap.Map(db.file, reserve, true)
-	if err != nil {
-		ro.Unmap()
-		return fmt.Errorf("mapkv: remap: %w", err)
+	var rw *mmap.Region
+	if db.opts.WriteMap {
+		if rw, err = mmap.Map(db.file, reserve, true); err != nil {
+			ro.Unmap()
+			return fmt.Errorf("mapkv: remap: %w", err)
+		}
 	}
 	// fix(reliability): the writer reads through the new mapping from
 	// now on (Alloc points tx.tree at it), so it holds a reference too;
@@ -772,13 +777,22 @@ func (db *DB) remap(size int64, tx *Tx) error {
 	db.release(old.m)
 	// The writer's slices into the old writable mapping stay valid until
 	// its transaction ends.
-	tx.retired = append(tx.retired, db.rw)
+	if db.rw != nil {
+		tx.retired = append(tx.retired, db.rw)
+	}
 	db.rw = rw
 	db.stats.remapN.Add(1)
 	return nil
 }
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
+
+// reserved returns the address space of the current mapping. Writer only.
+func (db *DB) reserved() int64 {
+	db.stateMu.Lock()
+	defer db.stateMu.Unlock()
+	return int64(len(db.state.m.region.Data))
+}
 
 // shrinkOnClose commits once more, changing nothing, when enough pages
 // are free or pending that the file could end much sooner: pages freed by

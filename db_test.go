@@ -166,10 +166,20 @@ func TestModel(t *testing.T) {
 	}
 }
 
-func runModel(t *testing.T, pageSize, maxVal, steps int, seed uint64) {
+// TestModelWriteMap runs the model test with commits written through the
+// writable mapping (Options.WriteMap) instead of pwritev.
+func TestModelWriteMap(t *testing.T) {
+	runModel(t, 4096, 3000, 1500, 99, true)
+	runModel(t, 1024, 70000, 800, 98, true)
+}
+
+func runModel(t *testing.T, pageSize, maxVal, steps int, seed uint64, writeMap ...bool) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	path := filepath.Join(t.TempDir(), "model.db")
 	opts := &mapkv.Options{PageSize: pageSize, NoSync: true, InitialSize: 64 << 10, ShrinkThreshold: int64(8 * pageSize)}
+	if len(writeMap) > 0 {
+		opts.WriteMap = writeMap[0]
+	}
 	db, err := mapkv.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -144,6 +144,42 @@ func (f *freelist) alloc(n uint64) (page.ID, bool) {
 	return got.Start, true
 }
 
+// allocRun takes a run of at least min contiguous free pages, the first
+// one long enough at or after hint (else the lowest): all of it if it is
+// shorter than 2*min, otherwise min pages from its start.
+func (f *freelist) allocRun(min uint64, hint page.ID) (page.Run, bool) {
+	var got page.Run
+	found := false
+	visit := func(r page.Run) bool {
+		if r.Len >= min {
+			got, found = r, true
+			return false
+		}
+		return true
+	}
+	// Scan on from where the last run was found, then from the start: a
+	// commit taking many runs does not rescan the short ones each time.
+	f.free.AscendGreaterOrEqual(page.Run{Start: hint}, visit)
+	if !found && hint > 0 {
+		f.free.AscendLessThan(page.Run{Start: hint}, visit)
+	}
+	if !found {
+		return page.Run{}, false
+	}
+	take := got.Len
+	if take >= 2*min {
+		take = min
+	}
+	f.free.Delete(got)
+	if got.Len > take {
+		f.free.ReplaceOrInsert(page.Run{Start: got.Start + page.ID(take), Len: got.Len - take})
+	}
+	f.nfree -= take
+	r := page.Run{Start: got.Start, Len: take}
+	f.mark(r)
+	return r, true
+}
+
 // release makes free every pending run freed by a transaction <= upTo.
 func (f *freelist) release(upTo page.TxID) {
 	for t, runs := range f.pending {

@@ -169,16 +169,20 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, err
 			return nil, err
 		}
 		if len(kids) > 1 && len(out) > 0 && !out[len(out)-1].fresh {
-			// The child split. Spread its entries over its unchanged left
-			// sibling too (as a B*-tree does): a sibling with room takes
-			// some and saves a node; a full one ends up two thirds full
-			// like the rest instead of full beside two half-empty nodes.
-			// It costs one more node written per split.
-			prev := out[len(out)-1]
-			if kids, err = w.repack(append([]child{prev}, kids...)...); err != nil {
+			// The child split. If its unchanged left sibling has room for
+			// the surplus, spread the entries over it too (as a B*-tree
+			// does) and save a node, for one more node written.
+			prev := &out[len(out)-1]
+			spread, err := w.saves(prev, kids)
+			if err != nil {
 				return nil, err
 			}
-			out = out[:len(out)-1]
+			if spread {
+				if kids, err = w.repack(append([]child{*prev}, kids...)...); err != nil {
+					return nil, err
+				}
+				out = out[:len(out)-1]
+			}
 		}
 		out = append(out, kids...)
 		j = end
@@ -228,6 +232,24 @@ func (w *Writer) rebalance(kids []child) ([]child, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// saves reports whether prev and kids, repacked together, need fewer
+// single-page nodes than they take now.
+func (w *Writer) saves(prev *child, kids []child) (bool, error) {
+	total, err := w.size(prev)
+	if err != nil || total > w.T.PageSize {
+		return false, err
+	}
+	for i := range kids {
+		s, err := w.size(&kids[i])
+		if err != nil || s > w.T.PageSize {
+			return false, err
+		}
+		total += s - page.HeaderSize - 8
+	}
+	nodes := (total - page.HeaderSize - 8 + w.capacity() - 1) / w.capacity()
+	return nodes < 1+len(kids), nil
 }
 
 // size returns the bytes c's node uses, reading it if not known.

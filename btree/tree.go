@@ -20,6 +20,9 @@ type Tree struct {
 	Data     []byte // the mapping; at least PgCount*PageSize bytes of it are backed by the file
 	PageSize int
 	PgCount  uint64
+	// Fresh holds the nodes a commit has built but not yet written to the
+	// file, by first page; Node looks there first. Nil for readers.
+	Fresh map[page.ID][]byte
 }
 
 // Node returns the node (a run of 1+overflow pages) starting at page id.
@@ -28,6 +31,11 @@ type Tree struct {
 func (t *Tree) Node(id page.ID) ([]byte, error) {
 	if id < 2 || uint64(id) >= t.PgCount {
 		return nil, fmt.Errorf("%w: page %d outside the file (%d pages)", page.ErrFormat, id, t.PgCount)
+	}
+	if t.Fresh != nil {
+		if n, ok := t.Fresh[id]; ok {
+			return n, nil
+		}
 	}
 	off := uint64(id) * uint64(t.PageSize)
 	ov := uint64(page.Overflow(t.Data[off : off+page.HeaderSize]))
