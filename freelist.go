@@ -144,38 +144,39 @@ func (f *freelist) alloc(n uint64) (page.ID, bool) {
 	return got.Start, true
 }
 
-// allocRun takes a run of at least min contiguous free pages, the first
-// one long enough at or after hint (else the lowest): all of it if it is
-// shorter than 2*min, otherwise min pages from its start.
-func (f *freelist) allocRun(min uint64, hint page.ID) (page.Run, bool) {
-	var got page.Run
-	found := false
+// allocRun takes a run of contiguous free pages for a commit's small
+// nodes: looking at no more than 64 runs from hint on (then from the
+// start), the first of at least want pages, else the first of at least
+// least. It takes want pages of a longer run, all of a shorter one. The
+// bounded look keeps a fragmented free set from costing a scan per node.
+func (f *freelist) allocRun(least, want uint64, hint page.ID) (page.Run, bool) {
+	var best page.Run
+	seen := 0
 	visit := func(r page.Run) bool {
-		if r.Len >= min {
-			got, found = r, true
+		seen++
+		if r.Len >= want {
+			best = r
 			return false
 		}
-		return true
+		if r.Len >= least && best.Len == 0 {
+			best = r
+		}
+		return seen < 64
 	}
-	// Scan on from where the last run was found, then from the start: a
-	// commit taking many runs does not rescan the short ones each time.
 	f.free.AscendGreaterOrEqual(page.Run{Start: hint}, visit)
-	if !found && hint > 0 {
+	if best.Len < want && seen < 64 && hint > 0 {
 		f.free.AscendLessThan(page.Run{Start: hint}, visit)
 	}
-	if !found {
+	if best.Len == 0 {
 		return page.Run{}, false
 	}
-	take := got.Len
-	if take >= 2*min {
-		take = min
-	}
-	f.free.Delete(got)
-	if got.Len > take {
-		f.free.ReplaceOrInsert(page.Run{Start: got.Start + page.ID(take), Len: got.Len - take})
+	take := min(best.Len, want)
+	f.free.Delete(best)
+	if best.Len > take {
+		f.free.ReplaceOrInsert(page.Run{Start: best.Start + page.ID(take), Len: best.Len - take})
 	}
 	f.nfree -= take
-	r := page.Run{Start: got.Start, Len: take}
+	r := page.Run{Start: best.Start, Len: take}
 	f.mark(r)
 	return r, true
 }

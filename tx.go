@@ -399,6 +399,7 @@ type txAlloc struct {
 	bufs    map[page.ID][]byte // their bytes, until written (not with WriteMap)
 	run     page.Run           // reserved contiguous free pages (see fromRun)
 	hint    page.ID            // where to look for the next run
+	noRuns  bool               // no run was found: take single pages
 	slabs   [][]byte           // memory the bufs are carved from
 	cur     []byte             // the rest of the current slab
 	hwm     page.ID
@@ -451,15 +452,15 @@ func (a *txAlloc) fromRun(n uint64) (page.ID, bool) {
 	}
 	if a.run.Len < n {
 		a.releaseRun()
-		// The longest run wanted, else shorter ones; never new pages at
-		// the end of the file just for contiguity: blocks written before
-		// flush faster than fresh ones (no extent to convert or allocate).
-		var r page.Run
-		ok := false
-		for want := uint64(runPages); !ok && want >= max(n, 4); want /= 2 {
-			r, ok = a.tx.db.free.allocRun(want, a.hint)
+		// Never new pages at the end of the file just for contiguity:
+		// blocks written before flush faster than fresh ones (no extent
+		// to convert or allocate).
+		if a.noRuns {
+			return 0, false
 		}
+		r, ok := a.tx.db.free.allocRun(max(n, 4), runPages, a.hint)
 		if !ok {
+			a.noRuns = true // the free set is scattered: stop looking
 			return 0, false
 		}
 		a.run = r
