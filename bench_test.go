@@ -1,6 +1,7 @@
 package mapkv_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -143,7 +144,7 @@ func BenchmarkCursorScan(b *testing.B) {
 func BenchmarkLoad(b *testing.B) {
 	keys := benchKeys(1_000_000)
 	sorted := slices.Clone(keys)
-	slices.SortFunc(sorted, func(a, b []byte) int { return string2cmp(a, b) })
+	slices.SortFunc(sorted, bytes.Compare)
 	for _, tc := range []struct {
 		name string
 		keys [][]byte
@@ -162,15 +163,6 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-func string2cmp(a, b []byte) int {
-	switch {
-	case string(a) < string(b):
-		return -1
-	case string(a) > string(b):
-		return 1
-	}
-	return 0
-}
 
 // BenchmarkCommitSync commits one key per synced transaction.
 func BenchmarkCommitSync(b *testing.B) {
