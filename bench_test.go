@@ -163,7 +163,6 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-
 // BenchmarkCommitSync commits one key per synced transaction.
 func BenchmarkCommitSync(b *testing.B) {
 	db := mustOpen(b, "", nil)
