@@ -162,3 +162,35 @@ func TestRemapUnderReaders(t *testing.T) {
 	mustCheck(t, db)
 	t.Logf("%d remaps", db.Stats().RemapN)
 }
+
+// TestValueIsReadOnly writes into a value Get returned: the read-only
+// mapping faults, and View returns the fault as an error instead of the
+// process dying or the database changing.
+func TestValueIsReadOnly(t *testing.T) {
+	db := mustOpen(t, "", nil)
+	if err := db.Update(func(tx *mapkv.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("value"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := db.View(func(tx *mapkv.Tx) error {
+		v := tx.Bucket([]byte("b")).Get([]byte("k"))
+		v[0] = 'X' // must fault
+		return nil
+	})
+	if !errors.Is(err, mapkv.ErrCorrupt) {
+		t.Fatalf("writing into a returned value: %v, want a fault error", err)
+	}
+	if err := db.View(func(tx *mapkv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("k")); string(v) != "value" {
+			return fmt.Errorf("value now %q", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
