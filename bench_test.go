@@ -3,6 +3,7 @@ package mapkv_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -180,5 +181,36 @@ func BenchmarkCommitSync(b *testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkViewGet is one read transaction with one Get: on a handle of
+// the writing process (the in-process reader table) and on a read-only
+// handle beside it (a slot of the shared reader table in the lock file).
+// Both must cost about the same: a slot costs no system call once owned.
+func BenchmarkViewGet(b *testing.B) {
+	path, keys := benchDB(b)
+	rw := mustOpen(b, path, nil)
+	ro := mustOpen(b, path, &mapkv.Options{ReadOnly: true})
+	for _, tc := range []struct {
+		name string
+		db   *mapkv.DB
+	}{{"writer-process", rw}, {"read-only-process", ro}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				err := tc.db.View(func(tx *mapkv.Tx) error {
+					if tx.Bucket([]byte("bench")).Get(keys[i%len(keys)]) == nil {
+						return errors.New("missing key")
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
