@@ -1,0 +1,34 @@
+package mapkv
+
+// White-box access for the reliability tests in package mapkv_test
+// (powerloss_test.go, fault_test.go, crash_test.go). Nothing here is part
+// of the API: it is compiled only into the test binary.
+
+// SyncHook replaces the msync of a range of the writable mapping; real
+// performs the actual flush. See faultHooks.sync.
+type SyncHook = func(db *DB, off, n int64, real func() error) error
+
+// GrowHook runs before the file is extended to size; an error aborts the
+// growth. See faultHooks.grow.
+type GrowHook = func(db *DB, size int64) error
+
+// MmapHook runs before a larger mapping of size bytes is made; an error
+// aborts the remap. See faultHooks.mmap.
+type MmapHook = func(db *DB, size int64) error
+
+// SetFaultHooks installs the three file-layer hooks (nil = none) and
+// returns a function that restores the previous ones. The hooks are
+// package state: tests that set them must not run in parallel with other
+// tests that open databases in this package's test binary.
+func SetFaultHooks(sync SyncHook, grow GrowHook, mmap MmapHook) (restore func()) {
+	old := hooks
+	hooks = faultHooks{sync: sync, grow: grow, mmap: mmap}
+	return func() { hooks = old }
+}
+
+// FailedForTest returns the flush error that made db refuse writes, or nil.
+func FailedForTest(db *DB) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.failed
+}
