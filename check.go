@@ -205,6 +205,9 @@ func (c *checker) node(id page.ID, birth page.TxID, path string, lo, hi []byte, 
 		c.problem("bucket %s: %v", bucketName(path), err)
 		return
 	}
+	if i := page.CheckPrefixes(n); i >= 0 {
+		c.problem("%s: element %d disagrees with the node's search prefixes", desc, i)
+	}
 	var prev []byte
 	cnt := page.Count(n)
 	for i := 0; i < cnt; i++ {

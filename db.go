@@ -222,7 +222,12 @@ func (db *DB) open() error {
 	// The chosen meta may have reached the page cache but not the disk
 	// (the process that wrote it crashed before its flush). Make it durable
 	// before building on it, or a power cut could leave neither meta valid.
-	if err := mmap.Datasync(db.file); err != nil {
+	sync := func() error { return mmap.Datasync(db.file) }
+	if hooks.openSync != nil {
+		real := sync
+		sync = func() error { return hooks.openSync(db, real) }
+	}
+	if err := sync(); err != nil {
 		return fmt.Errorf("mapkv: fdatasync %s: %w", db.path, err)
 	}
 	db.free = newFreelist(db.pageSize)
@@ -810,10 +815,17 @@ func (db *DB) shrinkOnClose() {
 	if !ok {
 		return
 	}
-	tx, err := db.Begin(true)
-	if err != nil {
-		return
+	// Two commits: the first frees the tail; the file is cut only to
+	// where the previous commit's pages end (see shrink), so the second
+	// makes that the first commit's.
+	for i := 0; i < 2; i++ {
+		tx, err := db.Begin(true)
+		if err != nil {
+			return
+		}
+		tx.force = true
+		if tx.Commit() != nil {
+			return
+		}
 	}
-	tx.force = true
-	tx.Commit()
 }

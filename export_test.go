@@ -32,3 +32,19 @@ func FailedForTest(db *DB) error {
 	defer db.writeMu.Unlock()
 	return db.failed
 }
+
+// SetWriteHook installs a hook that runs before each write of a commit's
+// pages (off, bytes); an error stands for the write failing. It returns a
+// function restoring the previous hook.
+func SetWriteHook(h func(db *DB, off int64, n int) error) (restore func()) {
+	old := hooks.write
+	hooks.write = h
+	return func() { hooks.write = old }
+}
+
+// SetOpenSyncHook installs a hook run in place of Open's flush.
+func SetOpenSyncHook(h func(db *DB, real func() error) error) (restore func()) {
+	old := hooks.openSync
+	hooks.openSync = h
+	return func() { hooks.openSync = old }
+}

@@ -12,6 +12,12 @@ type faultHooks struct {
 	grow func(db *DB, size int64) error
 	// mmap runs before a mapping of size bytes is made; an error aborts it.
 	mmap func(db *DB, size int64) error
+	// write runs before the pages of a commit are written at off (n
+	// bytes); an error stands for the write failing.
+	write func(db *DB, off int64, n int) error
+	// openSync runs in place of the flush Open makes of the file it is
+	// about to build on; real does it.
+	openSync func(db *DB, real func() error) error
 }
 
 var hooks faultHooks

@@ -14,9 +14,11 @@ import (
 type Options struct {
 	// ReadOnly opens the file with a shared lock and refuses writes.
 	ReadOnly bool
-	// NoSync makes commits skip the flush: fast, and still consistent
-	// after a crash of the process, but commits may be lost (the database
-	// rolls back to an earlier commit) if the machine loses power.
+	// NoSync makes commits skip the flush: fast, and safe against a crash
+	// of the process (the kernel still writes the pages), but not against
+	// a power cut or a crash of the machine: the disk may then hold some
+	// pages of several commits and not others, and the file may not open
+	// (RELIABILITY.md has the figures). Use it for data you can rebuild.
 	NoSync bool
 	// PageSize is the page size of a new file: a power of two from 1 KiB
 	// to 64 KiB. Default: the OS page size. An existing file keeps its own.

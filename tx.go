@@ -333,7 +333,7 @@ func (tx *Tx) commit() error {
 	// that waited for stateMu while shrink held it) read the old state,
 	// whose image runs past the new end: their WriteTo faulted with
 	// "file truncated by another process".
-	db.shrink(hwm, txid)
+	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), txid)
 	return nil
 }
 
@@ -362,7 +362,11 @@ func (db *DB) sync(off, end int64) error {
 }
 
 // shrink truncates the file when its tail beyond the last used page is
-// large. Failure is harmless (the file stays longer), so it is ignored.
+// large. The caller passes the larger of the new and the previous commit's
+// page counts, so that the previous meta, the fallback if the newest is
+// ever found damaged, still names pages inside the file: the file ends up
+// short one commit later. Failure is harmless (the file stays longer), so
+// it is ignored.
 func (db *DB) shrink(hwm page.ID, txid page.TxID) {
 	// A reader of an older state may stream its whole image (WriteTo),
 	// free pages included: never cut the file beneath one. Readers in this
@@ -523,7 +527,17 @@ func (a *txAlloc) writeFresh() error {
 		if len(iov) == 0 {
 			return nil
 		}
-		err := pwritev(db.file, iov, int64(start)*ps)
+		var err error
+		if hooks.write != nil {
+			n := 0
+			for _, b := range iov {
+				n += len(b)
+			}
+			err = hooks.write(db, int64(start)*ps, n)
+		}
+		if err == nil {
+			err = pwritev(db.file, iov, int64(start)*ps)
+		}
 		iov = iov[:0]
 		if err != nil {
 			db.failed = err

@@ -96,7 +96,7 @@ func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID,
 	top := kids[0]
 	// A root branch with a single child is replaced by that child.
 	for {
-		n, err := w.T.branchOrLeaf(top.id)
+		n, err := w.read(top.id)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -118,7 +118,7 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, err
 	if depth >= page.MaxDepth {
 		return nil, fmt.Errorf("%w: tree deeper than %d levels (a loop?)", page.ErrFormat, page.MaxDepth)
 	}
-	n, err := w.T.branchOrLeaf(id)
+	n, err := w.read(id)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func (w *Writer) size(c *child) (int, error) {
 	if c.size > 0 {
 		return c.size, nil
 	}
-	n, err := w.T.branchOrLeaf(c.id)
+	n, err := w.read(c.id)
 	if err != nil {
 		return 0, err
 	}
@@ -289,7 +289,7 @@ func (w *Writer) repack(cs ...child) ([]child, error) {
 	nodes := make([][]byte, len(cs))
 	total := 0
 	for i, c := range cs {
-		n, err := w.T.branchOrLeaf(c.id)
+		n, err := w.read(c.id)
 		if err != nil {
 			return nil, err
 		}
@@ -309,6 +309,9 @@ func (w *Writer) repack(cs ...child) ([]child, error) {
 				if !ok {
 					return nil, elemErr(n, i)
 				}
+				if len(es) > 0 && bytes.Compare(es[len(es)-1].key, k) >= 0 {
+					return nil, orderErr(n)
+				}
 				es = append(es, entry{k, v, f})
 			}
 		}
@@ -322,6 +325,9 @@ func (w *Writer) repack(cs ...child) ([]child, error) {
 					return nil, elemErr(n, i)
 				}
 				id, bt := page.BranchChild(n, i)
+				if len(kids) > 0 && bytes.Compare(kids[len(kids)-1].key, k) >= 0 {
+					return nil, orderErr(n)
+				}
 				kids = append(kids, child{key: k, id: id, birth: bt})
 			}
 		}
@@ -368,6 +374,9 @@ func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
 		}
 		switch {
 		case c < 0:
+			if len(out) > 0 && bytes.Compare(out[len(out)-1].key, k) >= 0 {
+				return nil, orderErr(n)
+			}
 			out = append(out, entry{k, v, f})
 			i++
 		case c == 0:
@@ -426,7 +435,7 @@ func (w *Writer) dropValue(flags uint16, v []byte) error {
 	if !ok {
 		return fmt.Errorf("%w: bad overflow reference", page.ErrFormat)
 	}
-	n, err := w.T.typed(r.Root, 0)
+	n, err := w.readAny(r.Root)
 	if err != nil {
 		return err
 	}
@@ -551,7 +560,7 @@ func (w *Writer) freeTree(id page.ID, depth int, budget *uint64) error {
 		return fmt.Errorf("%w: tree under page %d reaches more nodes than the file has pages (a shared subtree?)", page.ErrFormat, id)
 	}
 	*budget--
-	n, err := w.T.branchOrLeaf(id)
+	n, err := w.read(id)
 	if err != nil {
 		return err
 	}
@@ -611,4 +620,38 @@ func separator(a, b []byte) int {
 		i++
 	}
 	return min(i+1, len(b))
+}
+
+// read returns the branch or leaf node at id, verified: a commit copies
+// what it reads into new nodes with fresh checksums, so reading a damaged
+// node unverified would launder the damage (and could feed the writer keys
+// out of order). Nodes this commit built are trusted.
+func (w *Writer) read(id page.ID) ([]byte, error) {
+	n, err := w.T.branchOrLeaf(id)
+	if err != nil {
+		return nil, err
+	}
+	return n, w.verify(id, n)
+}
+
+// readAny is read for a node of any type (an overflow value).
+func (w *Writer) readAny(id page.ID) ([]byte, error) {
+	n, err := w.T.typed(id, 0)
+	if err != nil {
+		return nil, err
+	}
+	return n, w.verify(id, n)
+}
+
+func (w *Writer) verify(id page.ID, n []byte) error {
+	if _, fresh := w.T.Fresh[id]; fresh {
+		return nil
+	}
+	return page.Verify(n, id, 0)
+}
+
+// orderErr is the error for a node whose keys are not in order: it would
+// make the writer build nodes whose searches fail.
+func orderErr(n []byte) error {
+	return fmt.Errorf("%w: page %d: keys out of order", page.ErrFormat, page.PageID(n))
 }

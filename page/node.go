@@ -73,8 +73,11 @@ func CheckNode(node []byte, typ Type) error {
 }
 
 // KeyPrefix returns the prefix integer of key after skipping cpl bytes
-// (the caller has checked len(key) >= cpl).
+// (0 if the key is not that long).
 func KeyPrefix(key []byte, cpl int) uint32 {
+	if len(key) < cpl {
+		return 0
+	}
 	k := key[cpl:]
 	if len(k) >= 4 {
 		return be.Uint32(k)
@@ -372,4 +375,28 @@ func (r Ref) Encode(b []byte) []byte {
 	le.PutUint64(b[16:], r.Seq)
 	le.PutUint64(b[24:], r.Nested)
 	return b
+}
+
+// CheckPrefixes verifies the search arrays of a node (which has passed
+// CheckNode) against its keys: every key starts with the common prefix and
+// its stored prefix is the one computed from the key. It returns the index
+// of the first element that disagrees, or -1.
+func CheckPrefixes(node []byte) int {
+	cpl := Cpl(node)
+	cp := node[HeaderSize : HeaderSize+cpl]
+	base := prefixBase(node)
+	branch := NodeType(node) == TypeBranch
+	for i := 0; i < Count(node); i++ {
+		var k []byte
+		var ok bool
+		if branch {
+			k, ok = BranchKey(node, i)
+		} else {
+			k, ok = LeafKey(node, i)
+		}
+		if !ok || len(k) < cpl || string(k[:cpl]) != string(cp) || prefixAt(node, base, i) != KeyPrefix(k, cpl) {
+			return i
+		}
+	}
+	return -1
 }
