@@ -28,6 +28,7 @@ type batchCall struct {
 // with other callers' functions; the transaction went on without it.
 type PanicError struct{ Value any }
 
+// Error describes the panic.
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("mapkv: batch function panicked: %v", e.Value)
 }

@@ -16,6 +16,7 @@ type CheckError struct {
 	More     int // problems found beyond those listed
 }
 
+// Error lists the problems found.
 func (e *CheckError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "mapkv: check found %d problem(s): ", len(e.Problems)+e.More)
@@ -26,6 +27,7 @@ func (e *CheckError) Error() string {
 	return b.String()
 }
 
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *CheckError) Unwrap() error { return ErrCorrupt }
 
 const maxProblems = 1000

@@ -38,6 +38,7 @@ const (
 	TypeFreeChunk Type = 6 // one chunk of the free-page bitmap
 )
 
+// String names the type.
 func (t Type) String() string {
 	switch t {
 	case TypeMeta:
