@@ -157,6 +157,14 @@ func wellFormed(t *Tree, root page.ID, birth page.TxID) error {
 		if err != nil {
 			return err
 		}
+		// The writer verifies every node it rewrites and Check the search
+		// arrays: a node failing either is damage, not a well-formed tree.
+		if err := page.Verify(n, id, 0); err != nil {
+			return err
+		}
+		if i := page.CheckPrefixes(n); i >= 0 {
+			return fmt.Errorf("page %d: search prefix %d", id, i)
+		}
 		for p := id; p < id+page.ID(len(n)/fuzzPS); p++ {
 			if seen[p] {
 				return fmt.Errorf("page %d shared", p)
@@ -208,6 +216,9 @@ func wellFormed(t *Tree, root page.ID, birth page.TxID) error {
 			case f == page.FlagOverflow:
 				r, _ := page.DecodeRef(v)
 				on, err := t.typed(r.Root, 0)
+				if err == nil {
+					err = page.Verify(on, r.Root, 0)
+				}
 				if err != nil || page.NodeType(on) != page.TypeOverflow || r.Seq > uint64(len(on)-page.HeaderSize) {
 					return fmt.Errorf("page %d: bad overflow value", id)
 				}
