@@ -116,3 +116,19 @@ func (f byteFormat) json(b []byte) jsonBytes {
 	}
 	return jsonBytes{Text: &s}
 }
+
+// keyArgs reads what get, put, delete and keys take alike: the --format
+// flag, the BUCKET path, and one key-like argument (what names it in
+// errors) decoded in that format.
+func keyArgs(format, bucket, what, s string) (byteFormat, [][]byte, []byte, error) {
+	f, err := parseFormat(format)
+	if err != nil {
+		return f, nil, nil, err
+	}
+	path, err := parsePath(bucket)
+	if err != nil {
+		return f, nil, nil, err
+	}
+	b, err := f.decode(what, s)
+	return f, path, b, err
+}

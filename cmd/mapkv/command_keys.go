@@ -32,15 +32,7 @@ one, and also says how --prefix is read.`,
 		Args:              usageArgs(2, 2),
 		ValidArgsFunction: g.completeBucketArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseFormat(format)
-			if err != nil {
-				return err
-			}
-			path, err := parsePath(args[1])
-			if err != nil {
-				return err
-			}
-			pfx, err := f.decode("prefix", prefix)
+			f, path, pfx, err := keyArgs(format, args[1], "prefix", prefix)
 			if err != nil {
 				return err
 			}

@@ -25,15 +25,7 @@ base64. The file must exist unless --create is given.`,
 		Args:              usageArgs(3, 4),
 		ValidArgsFunction: g.completeBucketArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseFormat(format)
-			if err != nil {
-				return err
-			}
-			path, err := parsePath(args[1])
-			if err != nil {
-				return err
-			}
-			key, err := f.decode("key", args[2])
+			f, path, key, err := keyArgs(format, args[1], "key", args[2])
 			if err != nil {
 				return err
 			}
