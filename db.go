@@ -187,6 +187,7 @@ func (db *DB) open() error {
 	m := &mapping{region: ro, refs: 1}
 	db.state = &state{m: m}
 	var meta page.Meta
+	var free freeState
 	if db.lf != nil && db.opts.ReadOnly && db.lf.txid() != 0 {
 		// A writer process is (or was) publishing commits: pin the one it
 		// published last and read that. Its pages cannot be reused while
@@ -201,16 +202,16 @@ func (db *DB) open() error {
 		if err != nil {
 			return err
 		}
-	} else if meta, err = db.chooseMeta(metas, ro.Data); err != nil {
+		// Read only for Stats: a damaged free list does not stop a reader.
+		free.runs, free.chunks, _ = db.loadFreelist(meta, ro.Data)
+	} else if meta, free, err = db.chooseMeta(metas, ro.Data); err != nil {
 		return err
 	}
 	db.state.meta = meta
 	db.state.fileSize = db.fileSize
 	if db.opts.ReadOnly {
-		if runs, _, err := db.loadFreelist(meta, ro.Data); err == nil {
-			for _, r := range runs {
-				db.state.freeN += r.Len
-			}
+		for _, r := range free.runs {
+			db.state.freeN += r.Len
 		}
 		return nil
 	}
@@ -231,11 +232,7 @@ func (db *DB) open() error {
 		return fmt.Errorf("mapkv: fdatasync %s: %w", db.path, err)
 	}
 	db.free = newFreelist(db.pageSize)
-	runs, chunks, err := db.loadFreelist(meta, ro.Data)
-	if err != nil {
-		return corrupt(db.path, err)
-	}
-	db.free.load(runs, chunks)
+	db.free.load(free.runs, free.chunks)
 	db.publish(meta)
 	return nil
 }
@@ -316,7 +313,9 @@ func (db *DB) readMetas() ([2]metaSlot, int, error) {
 // transaction's id and a valid checksum. A meta failing that is a commit
 // whose flush did not complete; the older meta was durable before it
 // began, and its pages were not touched (copy-on-write).
-func (db *DB) chooseMeta(slots [2]metaSlot, data []byte) (page.Meta, error) {
+//
+// It returns the chosen meta's free list too, which verifying it read.
+func (db *DB) chooseMeta(slots [2]metaSlot, data []byte) (page.Meta, freeState, error) {
 	order := []int{0, 1}
 	if slots[1].err == nil && (slots[0].err != nil || slots[1].meta.TxID > slots[0].meta.TxID) {
 		order = []int{1, 0}
@@ -334,47 +333,56 @@ func (db *DB) chooseMeta(slots [2]metaSlot, data []byte) (page.Meta, error) {
 		if slots[s].err != nil {
 			continue
 		}
-		err := db.verifyMeta(&slots[s].meta, data)
+		free, err := db.verifyMeta(&slots[s].meta, data)
 		if err == nil {
 			if i > 0 || len(problems) > 0 {
 				db.fallback = fmt.Sprintf("using meta %d (tx %d): %v", s, slots[s].meta.TxID, errors.Join(problems...))
 			}
-			return slots[s].meta, nil
+			return slots[s].meta, free, nil
 		}
 		problems = append(problems, fmt.Errorf("meta %d (tx %d): %w", s, slots[s].meta.TxID, err))
 	}
-	return page.Meta{}, corrupt(db.path, errors.Join(problems...))
+	return page.Meta{}, freeState{}, corrupt(db.path, errors.Join(problems...))
 }
 
-func (db *DB) verifyMeta(m *page.Meta, data []byte) error {
+// freeState is a meta's free list as read from the file.
+type freeState struct {
+	runs   []page.Run
+	chunks []page.FreeChunk
+}
+
+// verifyMeta checks that m's pages lie in the file, that its free list
+// reads (returning it) and that its commit record verifies.
+func (db *DB) verifyMeta(m *page.Meta, data []byte) (freeState, error) {
 	// fix(reliability): compare page counts; PgCount*pageSize overflowed
 	// for a huge PgCount and let Open accept the meta (Check then
 	// panicked in make).
+	var free freeState
 	if m.PgCount > uint64(db.fileSize/int64(db.pageSize)) {
-		return fmt.Errorf("%w: meta names %d pages but the file holds %d", page.ErrFormat, m.PgCount, db.fileSize/int64(db.pageSize))
+		return free, fmt.Errorf("%w: meta names %d pages but the file holds %d", page.ErrFormat, m.PgCount, db.fileSize/int64(db.pageSize))
 	}
 	t := btree.Tree{Data: data, PageSize: db.pageSize, PgCount: m.PgCount}
-	if _, _, err := db.loadFreelist(*m, data); err != nil {
-		return err
+	var err error
+	if free.runs, free.chunks, err = db.loadFreelist(*m, data); err != nil {
+		return free, err
 	}
 	if m.Flags&page.MetaSynced != 0 || m.CommitPages == 0 && m.CommitHash == 0 {
-		return nil
+		return free, nil
 	}
 	var count, hash uint64
-	err := t.WalkFresh(m.Root, m.TxID, func(id page.ID, n []byte) {
+	err = t.WalkFresh(m.Root, m.TxID, func(id page.ID, n []byte) {
 		count++
 		hash = page.CommitMix(hash, id, page.Checksum(n))
 	})
 	if err != nil {
-		return err
+		return free, err
 	}
 	if m.FreeTx == m.TxID && m.Freelist != 0 {
 		// loadFreelist verified the index and every chunk node.
 		n, _ := t.Node(m.Freelist)
 		count++
 		hash = page.CommitMix(hash, m.Freelist, page.Checksum(n))
-		chunks, _ := page.DecodeFreeIndex(n, m.PgCount, db.pageSize)
-		for _, fc := range chunks {
+		for _, fc := range free.chunks {
 			if fc.ID != 0 && fc.Birth == m.TxID {
 				cn, _ := t.Node(fc.ID)
 				count++
@@ -383,9 +391,9 @@ func (db *DB) verifyMeta(m *page.Meta, data []byte) error {
 		}
 	}
 	if count != m.CommitPages || hash != m.CommitHash {
-		return fmt.Errorf("%w: commit record names %d pages, found %d valid ones", page.ErrFormat, m.CommitPages, count)
+		return free, fmt.Errorf("%w: commit record names %d pages, found %d valid ones", page.ErrFormat, m.CommitPages, count)
 	}
-	return nil
+	return free, nil
 }
 
 // loadFreelist reads the free-list index and chunk nodes of meta m,
@@ -793,11 +801,7 @@ func (db *DB) remap(size int64, tx *Tx) error {
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
 // reserved returns the address space of the current mapping. Writer only.
-func (db *DB) reserved() int64 {
-	db.stateMu.Lock()
-	defer db.stateMu.Unlock()
-	return int64(len(db.state.m.region.Data))
-}
+func (db *DB) reserved() int64 { return int64(len(db.stateData())) }
 
 // shrinkOnClose commits once more, changing nothing, when enough pages
 // are free or pending that the file could end much sooner: pages freed by

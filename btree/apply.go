@@ -607,19 +607,14 @@ func (w *Writer) layout(sizes []int, first, last []byte) (used, pages int, cp []
 	}
 	pages = page.Pages(used, w.T.PageSize)
 	spare := (pages*w.T.PageSize - used) &^ 7
-	cpl := page.CommonLen(first, last, spare)
+	cpl := page.CommonLen(first, last, min(spare, page.MaxCpl))
 	return used + page.PrefixArea(cpl) - page.PrefixArea(0), pages, first[:cpl]
 }
 
 // separator returns the length of the shortest prefix of b that sorts
 // after a (a < b).
 func separator(a, b []byte) int {
-	n := min(len(a), len(b))
-	i := 0
-	for i < n && a[i] == b[i] {
-		i++
-	}
-	return min(i+1, len(b))
+	return min(page.CommonLen(a, b, len(b))+1, len(b))
 }
 
 // read returns the branch or leaf node at id, verified: a commit copies

@@ -1,5 +1,7 @@
 package page
 
+import "bytes"
+
 // Branch and leaf nodes.
 //
 // After the header come, in order:
@@ -141,9 +143,8 @@ func BranchChild(node []byte, i int) (ID, TxID) {
 
 // searchRange narrows a search for key in a node of n keys with the
 // common prefix and the prefix array. It returns the range [lo, hi) of
-// elements whose prefix equals key's; before is true when key sorts before
-// every key of the node (lo = hi = 0) and after when it sorts after all
-// (lo = hi = n).
+// elements whose prefix equals key's: lo = hi = 0 when key sorts before
+// every key of the node, lo = hi = n when it sorts after all of them.
 func searchRange(node []byte, key []byte) (lo, hi int) {
 	n := Count(node)
 	cpl := Cpl(node)
@@ -154,7 +155,7 @@ func searchRange(node []byte, key []byte) (lo, hi int) {
 		}
 		return n, n
 	}
-	switch c := compareBytes(key[:cpl], cp); {
+	switch c := bytes.Compare(key[:cpl], cp); {
 	case c < 0:
 		return 0, 0
 	case c > 0:
@@ -190,16 +191,6 @@ func searchRange(node []byte, key []byte) (lo, hi int) {
 	return lo, hi
 }
 
-func compareBytes(a, b []byte) int {
-	switch {
-	case string(a) < string(b):
-		return -1
-	case string(a) > string(b):
-		return 1
-	}
-	return 0
-}
-
 // SearchLeaf returns the index of the first element whose key is >= key,
 // and whether it is equal. ok is false if the node is damaged. The node
 // must have passed CheckNode.
@@ -211,7 +202,7 @@ func SearchLeaf(node []byte, key []byte) (i int, eq, ok bool) {
 		if !ok {
 			return 0, false, false
 		}
-		c := compareBytes(k, key)
+		c := bytes.Compare(k, key)
 		if c == 0 {
 			return m, true, true
 		}
@@ -235,7 +226,7 @@ func SearchBranch(node []byte, key []byte) (i int, ok bool) {
 		if !ok {
 			return 0, false
 		}
-		if compareBytes(k, key) <= 0 {
+		if bytes.Compare(k, key) <= 0 {
 			lo = m + 1
 		} else {
 			hi = m
@@ -260,7 +251,7 @@ func PrefixArea(n int) int { return pad8(n) + 8 }
 // CommonLen returns the length of the common prefix of a and b, at most
 // max. For sorted keys, that of the first and last is that of all.
 func CommonLen(a, b []byte, max int) int {
-	n := min(len(a), len(b), max, MaxCpl)
+	n := min(len(a), len(b), max)
 	i := 0
 	for i < n && a[i] == b[i] {
 		i++
