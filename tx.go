@@ -368,6 +368,11 @@ func (db *DB) sync(off, end int64) error {
 // short one commit later. Failure is harmless (the file stays longer), so
 // it is ignored.
 func (db *DB) shrink(hwm page.ID, txid page.TxID) {
+	used := roundUp(int64(hwm)*int64(db.pageSize), int64(db.pageSize))
+	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)))
+	if db.fileSize-keep < db.opts.ShrinkThreshold {
+		return // the common case: nothing to cut, no reader to ask
+	}
 	// A reader of an older state may stream its whole image (WriteTo),
 	// free pages included: never cut the file beneath one. Readers in this
 	// process say how large their image is; of another process's we only
@@ -379,8 +384,7 @@ func (db *DB) shrink(hwm page.ID, txid page.TxID) {
 	}
 	db.stateMu.Lock()
 	defer db.stateMu.Unlock()
-	used := roundUp(int64(hwm)*int64(db.pageSize), int64(db.pageSize))
-	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)), int64(db.readers.maxPages())*int64(db.pageSize))
+	keep = max(keep, int64(db.readers.maxPages())*int64(db.pageSize))
 	if db.fileSize-keep < db.opts.ShrinkThreshold {
 		return
 	}
