@@ -62,6 +62,15 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 //   - otherwise, and for whatever the kernel refused, w.Write straight
 //     from the read-only mapping: never a read(2) into a buffer.
 //
+// On Linux, a *net.TCPConn with no TCP_NOTSENT_LOWAT of its own gets that
+// option set to 64 KiB for the duration of the sendfile stream, and put
+// back as it was before WriteTo returns. It keeps sendfile from queueing
+// the whole send buffer ahead of the window: on loopback that made the
+// receiving side do the sender's transmit work and cost two to three
+// times the CPU per byte (see streamNotSentLowat). A value the caller set,
+// or a system default (net.ipv4.tcp_notsent_lowat) of 64 KiB or less, is
+// left alone; no other socket option is touched.
+//
 // The data file is always read at explicit offsets, never through its
 // shared file offset, so any number of WriteTo calls may run at once (in
 // different transactions: a Tx is not for concurrent use). A socket that

@@ -22,7 +22,11 @@
 // with sendfile(2): no read syscalls and no copies through user space.
 // (net/http's own sendfile path takes only an *os.File read through its
 // shared offset, which would lose the rebuilt meta pages and make
-// concurrent snapshots collide.) Over TLS or HTTP/2 the connection cannot
+// concurrent snapshots collide.) While it streams, WriteTo bounds the
+// socket's unsent queue (TCP_NOTSENT_LOWAT, 64 KiB) so that the kernel
+// transmits from the sending side rather than from the client's ACKs;
+// that pays on a new connection, which each snapshot is (see
+// mapkv.Tx.WriteToStats). Over TLS or HTTP/2 the connection cannot
 // be handed over: the bytes are then written from the database's
 // read-only mapping through the http.ResponseWriter, a copy per byte, and
 // zero copy is off. Put a TLS terminator in front only if you accept that.
