@@ -77,9 +77,20 @@ func (c *Cursor) Next() (key, value []byte) {
 		return nil, nil
 	}
 	if !c.merged {
-		c.tc.Next()
-		return c.here()
+		f, k, v, ok := c.tc.NextElem()
+		if !ok {
+			return c.failed()
+		}
+		if f != 0 || v == nil {
+			return k, c.value(f, v)
+		}
+		return k, v
 	}
+	return c.nextMerged()
+}
+
+// nextMerged is Next in a write transaction.
+func (c *Cursor) nextMerged() (key, value []byte) {
 	if c.key == nil {
 		return nil, nil
 	}
@@ -97,8 +108,14 @@ func (c *Cursor) Prev() (key, value []byte) {
 		return nil, nil
 	}
 	if !c.merged {
-		c.tc.Prev()
-		return c.here()
+		f, k, v, ok := c.tc.PrevElem()
+		if !ok {
+			return c.failed()
+		}
+		if f != 0 || v == nil {
+			return k, c.value(f, v)
+		}
+		return k, v
 	}
 	if c.key == nil {
 		return nil, nil
@@ -140,12 +157,21 @@ func (c *Cursor) Delete() error {
 func (c *Cursor) here() ([]byte, []byte) {
 	f, k, v, ok := c.tc.Elem()
 	if !ok {
-		if err := c.tc.Err(); err != nil {
-			c.b.tx.fail(err)
-		}
-		return nil, nil
+		return c.failed()
 	}
-	return k, c.value(f, v)
+	if f != 0 || v == nil {
+		return k, c.value(f, v)
+	}
+	return k, v
+}
+
+// failed records the tree cursor's error, if it has one, in the
+// transaction (the cursor is at an end or met a damaged node).
+func (c *Cursor) failed() ([]byte, []byte) {
+	if err := c.tc.Err(); err != nil {
+		c.b.tx.fail(err)
+	}
+	return nil, nil
 }
 
 func (c *Cursor) value(f uint16, v []byte) []byte {

@@ -1,6 +1,7 @@
 package btree
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/mapkv/mapkv/page"
@@ -9,6 +10,11 @@ import (
 type frame struct {
 	node []byte
 	i    int
+	n    int // page.Count(node)
+	eb   int // where node's element array starts
+	// A scan has loaded ahead the children of this branch in
+	// (behind, ahead) (see touchAhead).
+	ahead, behind int32
 }
 
 // Cursor walks the leaves of one tree in key order. It holds a fixed stack
@@ -19,12 +25,13 @@ type Cursor struct {
 	root  page.ID
 	depth int // frames in use; 0 = unpositioned
 	err   error
+	ahead int // leaves the next touchAhead loads (0: start over)
 	stack [page.MaxDepth]frame
 }
 
 // Reset points the cursor at a tree and clears its position.
 func (c *Cursor) Reset(t *Tree, root page.ID) {
-	c.t, c.root, c.depth, c.err = t, root, 0, nil
+	c.t, c.root, c.depth, c.err, c.ahead = t, root, 0, nil, 0
 }
 
 // Err returns the first error the cursor met.
@@ -43,14 +50,18 @@ func (c *Cursor) push(id page.ID, i int) bool {
 	if c.depth >= page.MaxDepth {
 		return c.fail(fmt.Errorf("%w: tree under page %d deeper than %d levels (a loop?)", page.ErrFormat, c.root, page.MaxDepth))
 	}
-	n, err := c.t.branchOrLeaf(id)
-	if err != nil {
-		return c.fail(err)
+	n, ok := c.t.readNode(id)
+	if !ok {
+		var err error
+		if n, err = c.t.branchOrLeaf(id); err != nil {
+			return c.fail(err)
+		}
 	}
+	cnt := page.Count(n)
 	if i < 0 {
-		i = page.Count(n) - 1
+		i = cnt - 1
 	}
-	c.stack[c.depth] = frame{n, i}
+	c.stack[c.depth] = frame{node: n, i: i, n: cnt, eb: page.ElemBase(n), ahead: int32(i), behind: int32(i)}
 	c.depth++
 	return true
 }
@@ -61,9 +72,10 @@ func (c *Cursor) descend(last bool) bool {
 	for {
 		f := &c.stack[c.depth-1]
 		if page.NodeType(f.node) == page.TypeLeaf {
+			c.touchAhead(last)
 			return true
 		}
-		id, _ := page.BranchChild(f.node, f.i)
+		id, _ := page.BranchChildAt(f.node, f.eb, f.i)
 		i := 0
 		if last {
 			i = -1
@@ -74,9 +86,47 @@ func (c *Cursor) descend(last bool) bool {
 	}
 }
 
+// A scan loads ahead 2 leaves at its first step to another leaf, then
+// twice as many each time, up to maxAhead: a short range wastes little, a
+// long scan waits for memory once per maxAhead leaves.
+const maxAhead = 16
+
+// touchAhead loads ahead (see Tree.touch) the first bytes of the next
+// leaves in the direction of a scan (back: towards the start) that the
+// current leaf's parent holds, unless an earlier call did. Every few
+// leaves a scan then waits once for the memory of the next ones, whose
+// misses overlap, instead of once per leaf.
+func (c *Cursor) touchAhead(back bool) {
+	if c.depth < 2 {
+		return
+	}
+	p := &c.stack[c.depth-2]
+	w := max(2, c.ahead)
+	if !back {
+		if p.i < int(p.ahead) {
+			return
+		}
+		for i := p.i + 1; i <= p.i+w && i < p.n; i++ {
+			id, _ := page.BranchChildAt(p.node, p.eb, i)
+			c.t.touch(id)
+		}
+		p.ahead = int32(p.i + w)
+	} else {
+		if p.i > int(p.behind) {
+			return
+		}
+		for i := p.i - 1; i >= p.i-w && i >= 0; i-- {
+			id, _ := page.BranchChildAt(p.node, p.eb, i)
+			c.t.touch(id)
+		}
+		p.behind = int32(p.i - w)
+	}
+	c.ahead = min(2*w, maxAhead)
+}
+
 // First moves to the first element; false if the tree is empty.
 func (c *Cursor) First() bool {
-	c.depth = 0
+	c.depth, c.ahead = 0, 0
 	if c.err != nil || c.root == 0 {
 		return false
 	}
@@ -85,7 +135,7 @@ func (c *Cursor) First() bool {
 
 // Last moves to the last element; false if the tree is empty.
 func (c *Cursor) Last() bool {
-	c.depth = 0
+	c.depth, c.ahead = 0, 0
 	if c.err != nil || c.root == 0 {
 		return false
 	}
@@ -94,17 +144,23 @@ func (c *Cursor) Last() bool {
 
 // Next moves to the following element; false at the end.
 func (c *Cursor) Next() bool {
+	if d := uint(c.depth - 1); d < uint(len(c.stack)) {
+		if leaf := &c.stack[d]; leaf.i+1 < leaf.n {
+			leaf.i++
+			return true
+		}
+	}
+	return c.nextLeaf()
+}
+
+// nextLeaf moves to the first element of the next leaf.
+func (c *Cursor) nextLeaf() bool {
 	if c.depth == 0 {
 		return false
 	}
-	leaf := &c.stack[c.depth-1]
-	if leaf.i+1 < page.Count(leaf.node) {
-		leaf.i++
-		return true
-	}
 	// climb to the nearest ancestor with a next child
 	d := c.depth - 2
-	for d >= 0 && c.stack[d].i+1 >= page.Count(c.stack[d].node) {
+	for d >= 0 && c.stack[d].i+1 >= c.stack[d].n {
 		d--
 	}
 	if d < 0 {
@@ -118,13 +174,19 @@ func (c *Cursor) Next() bool {
 
 // Prev moves to the preceding element; false at the start.
 func (c *Cursor) Prev() bool {
+	if d := uint(c.depth - 1); d < uint(len(c.stack)) {
+		if leaf := &c.stack[d]; leaf.i > 0 {
+			leaf.i--
+			return true
+		}
+	}
+	return c.prevLeaf()
+}
+
+// prevLeaf moves to the last element of the previous leaf.
+func (c *Cursor) prevLeaf() bool {
 	if c.depth == 0 {
 		return false
-	}
-	leaf := &c.stack[c.depth-1]
-	if leaf.i > 0 {
-		leaf.i--
-		return true
 	}
 	d := c.depth - 2
 	for d >= 0 && c.stack[d].i == 0 {
@@ -141,7 +203,7 @@ func (c *Cursor) Prev() bool {
 
 // Seek moves to the first element whose key is >= key; false if none.
 func (c *Cursor) Seek(key []byte) bool {
-	c.depth = 0
+	c.depth, c.ahead = 0, 0
 	if c.err != nil || c.root == 0 {
 		return false
 	}
@@ -157,14 +219,14 @@ func (c *Cursor) Seek(key []byte) bool {
 				return c.fail(err)
 			}
 			f.i = i
-			id, _ = page.BranchChild(f.node, i)
+			id, _ = page.BranchChildAt(f.node, f.eb, i)
 			continue
 		}
 		i, _, err := searchLeaf(f.node, key)
 		if err != nil {
 			return c.fail(err)
 		}
-		if i < page.Count(f.node) {
+		if i < f.n {
 			f.i = i
 			return true
 		}
@@ -183,11 +245,58 @@ func (c *Cursor) Elem() (flags uint16, key, value []byte, ok bool) {
 		return 0, nil, nil, false
 	}
 	f := &c.stack[c.depth-1]
-	flags, key, value, ok = page.LeafElem(f.node, f.i)
+	flags, key, value, ok = page.LeafElemAt(f.node, f.eb, f.i)
 	if !ok {
-		c.fail(elemErr(f.node, f.i))
+		c.elemFail()
 	}
 	return
+}
+
+// NextElem is Next and then Elem, in one call: the step of a scan.
+func (c *Cursor) NextElem() (flags uint16, key, value []byte, ok bool) {
+	d := uint(c.depth - 1)
+	if d >= uint(len(c.stack)) {
+		return 0, nil, nil, false
+	}
+	f := &c.stack[d]
+	i := f.i + 1
+	if i >= f.n {
+		if !c.nextLeaf() {
+			return 0, nil, nil, false
+		}
+		f = &c.stack[c.depth-1]
+		i = f.i
+	}
+	f.i = i
+	// page.LeafElemAt, inlined by hand (too big for the compiler to
+	// inline; the call cost a scan 6%): the same decoding and checks.
+	node := f.node
+	e := f.eb + i*page.LeafElementSize
+	elem := node[e : e+page.LeafElementSize]
+	w := binary.LittleEndian.Uint64(elem) // position, key size, flags
+	pos := w & 0xffffffff
+	kend := pos + w>>32&0xffff
+	vend := kend + uint64(binary.LittleEndian.Uint32(elem[8:]))
+	flags = uint16(w >> 48)
+	if pos < page.HeaderSize || vend > uint64(len(node)) || flags&(page.FlagBucket|page.FlagOverflow) != 0 && vend-kend != page.RefSize {
+		c.elemFail()
+		return 0, nil, nil, false
+	}
+	return flags, node[pos:kend:kend], node[kend:vend:vend], true
+}
+
+// PrevElem is Prev and then Elem, in one call.
+func (c *Cursor) PrevElem() (flags uint16, key, value []byte, ok bool) {
+	if !c.Prev() {
+		return 0, nil, nil, false
+	}
+	return c.Elem()
+}
+
+// elemFail records that the current element does not fit its node.
+func (c *Cursor) elemFail() {
+	f := &c.stack[c.depth-1]
+	c.fail(elemErr(f.node, f.i))
 }
 
 // Key returns the current key, or nil.

@@ -10,6 +10,7 @@ package btree
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/mapkv/mapkv/page"
 )
@@ -89,7 +90,7 @@ func elemErr(n []byte, i int) error {
 func searchBranch(n []byte, key []byte) (int, error) {
 	i, ok := page.SearchBranch(n, key)
 	if !ok {
-		return 0, fmt.Errorf("%w: page %d: an element does not fit the node", page.ErrFormat, page.PageID(n))
+		return 0, searchErr(n)
 	}
 	return i, nil
 }
@@ -99,9 +100,65 @@ func searchBranch(n []byte, key []byte) (int, error) {
 func searchLeaf(n []byte, key []byte) (int, bool, error) {
 	i, eq, ok := page.SearchLeaf(n, key)
 	if !ok {
-		return 0, false, fmt.Errorf("%w: page %d: an element does not fit the node", page.ErrFormat, page.PageID(n))
+		return 0, false, searchErr(n)
 	}
 	return i, eq, nil
+}
+
+// touchSpan is how many bytes at the start of a node readNode loads ahead:
+// the header, common prefix and prefix array of a typical node and the
+// first elements (9 cache lines). It is below the smallest page size.
+const touchSpan = 576
+
+// readNode is branchOrLeaf's fast path for lookups of committed nodes: the
+// same checks without the error values. ok is false on any doubt (a node
+// of a commit in progress, a failed check); branchOrLeaf then says why.
+//
+// It first loads one byte of each of the node's first cache lines. A
+// search reads them one after another (the header, then a probe of the
+// prefix array, then an element): a node read from memory costs as many
+// misses in a row. Loaded together, their misses overlap and the search
+// finds them in the cache.
+func (t *Tree) readNode(id page.ID) ([]byte, bool) {
+	if t.Fresh != nil || id < 2 || uint64(id) >= t.PgCount {
+		return nil, false
+	}
+	ps := uint64(t.PageSize)
+	off := uint64(id) * ps
+	if off > uint64(len(t.Data)) || uint64(len(t.Data))-off < touchSpan {
+		return nil, false
+	}
+	d := t.Data[off:]
+	touchLines(d[:touchSpan])
+	ov := uint64(page.Overflow(d))
+	if ov >= t.PgCount-uint64(id) || (ov+1)*ps > uint64(len(d)) {
+		return nil, false
+	}
+	n := d[:(ov+1)*ps]
+	if page.PageID(n) != id || !page.Searchable(n) {
+		return nil, false
+	}
+	return n, true
+}
+
+// touch loads ahead the first bytes of the node at id (see readNode) if
+// the node lies inside the view; it reads nothing else.
+func (t *Tree) touch(id page.ID) {
+	if t.Fresh != nil || id < 2 || uint64(id) >= t.PgCount {
+		return
+	}
+	off := uint64(id) * uint64(t.PageSize)
+	if off > uint64(len(t.Data)) || uint64(len(t.Data))-off < touchSpan {
+		return
+	}
+	touchLines(t.Data[off : off+touchSpan])
+}
+
+// touchLines loads a byte of each cache line of d.
+func touchLines(d []byte) {
+	_ = d[touchSpan-1]
+	x := d[0] ^ d[64] ^ d[128] ^ d[192] ^ d[256] ^ d[320] ^ d[384] ^ d[448] ^ d[512]
+	runtime.KeepAlive(x) // keep the loads; nothing waits for them
 }
 
 // Get looks key up in the tree rooted at root. It returns the element's
@@ -113,29 +170,31 @@ func (t *Tree) Get(root page.ID, key []byte) (flags uint16, value []byte, found 
 	}
 	id := root
 	for depth := 0; depth < page.MaxDepth; depth++ {
-		n, err := t.branchOrLeaf(id)
-		if err != nil {
-			return 0, nil, false, err
+		n, ok := t.readNode(id)
+		if !ok {
+			if n, err = t.branchOrLeaf(id); err != nil {
+				return 0, nil, false, err
+			}
 		}
 		if page.NodeType(n) == page.TypeBranch {
-			i, err := searchBranch(n, key)
-			if err != nil {
-				return 0, nil, false, err
+			i, ok := page.SearchBranch(n, key)
+			if !ok {
+				return 0, nil, false, searchErr(n)
 			}
 			id, _ = page.BranchChild(n, i)
 			continue
 		}
-		i, eq, err := searchLeaf(n, key)
-		if err != nil || !eq {
-			return 0, nil, false, err
-		}
-		f, _, v, ok := page.LeafElem(n, i)
+		f, v, found, ok := page.LeafGet(n, key)
 		if !ok {
-			return 0, nil, false, elemErr(n, i)
+			return 0, nil, false, searchErr(n)
 		}
-		return f, v, true, nil
+		return f, v, found, nil
 	}
 	return 0, nil, false, fmt.Errorf("%w: tree under page %d deeper than %d levels (a loop?)", page.ErrFormat, root, page.MaxDepth)
+}
+
+func searchErr(n []byte) error {
+	return fmt.Errorf("%w: page %d: an element does not fit the node", page.ErrFormat, page.PageID(n))
 }
 
 // Value resolves a leaf value: for FlagOverflow it returns the bytes of the

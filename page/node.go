@@ -51,6 +51,11 @@ func prefixBase(node []byte) int { return HeaderSize + pad8(Cpl(node)) }
 
 func elemBase(node []byte) int { return pad8(prefixBase(node) + 4*Count(node)) }
 
+// ElemBase returns where the element array of a branch or leaf starts,
+// for the accessors that take it (LeafElemAt, BranchChildAt) instead of
+// computing it from the header on every call.
+func ElemBase(node []byte) int { return elemBase(node) }
+
 // CheckNode verifies the parts of a branch or leaf node that accessors rely
 // on: its type, and that the prefix and element arrays fit.
 func CheckNode(node []byte, typ Type) error {
@@ -72,6 +77,25 @@ func CheckNode(node []byte, typ Type) error {
 		return formatErr("page %d: %d elements overflow the node", PageID(node), n)
 	}
 	return nil
+}
+
+// Searchable reports whether node is a branch or a leaf that passes
+// CheckNode for its type: what CheckNode(node, NodeType(node)) checks, as
+// a bool, for the lookup path.
+func Searchable(node []byte) bool {
+	if len(node) < HeaderSize {
+		return false
+	}
+	esz := LeafElementSize
+	switch NodeType(node) {
+	case TypeLeaf:
+	case TypeBranch:
+		esz = BranchElementSize
+	default:
+		return false
+	}
+	n := Count(node)
+	return n > 0 && elemBase(node)+n*esz <= len(node)
 }
 
 // KeyPrefix returns the prefix integer of key after skipping cpl bytes
@@ -123,6 +147,24 @@ func LeafElem(node []byte, i int) (flags uint16, key, value []byte, ok bool) {
 	return flags, node[pos:kend:kend], node[kend:vend:vend], true
 }
 
+// LeafElemAt is LeafElem for a caller that keeps eb = ElemBase(node).
+// btree's Cursor.NextElem has a copy of it inlined: keep them alike.
+func LeafElemAt(node []byte, eb, i int) (flags uint16, key, value []byte, ok bool) {
+	e := eb + i*LeafElementSize
+	elem := node[e : e+LeafElementSize]
+	// pos, ksize and flags in one word (leafPos, leafKSize, leafFlags);
+	// 64-bit sums of 16- and 32-bit fields cannot wrap, on any platform.
+	w := le.Uint64(elem)
+	pos := w & 0xffffffff
+	kend := pos + w>>32&0xffff
+	vend := kend + uint64(le.Uint32(elem[leafVSize:]))
+	flags = uint16(w >> 48)
+	if pos < HeaderSize || vend > uint64(len(node)) || flags&(FlagBucket|FlagOverflow) != 0 && vend-kend != RefSize {
+		return 0, nil, nil, false
+	}
+	return flags, node[pos:kend:kend], node[kend:vend:vend], true
+}
+
 // BranchKey returns the key of branch element i (the first key of that
 // child's subtree). The node must have passed CheckNode.
 func BranchKey(node []byte, i int) (key []byte, ok bool) {
@@ -136,50 +178,92 @@ func BranchKey(node []byte, i int) (key []byte, ok bool) {
 }
 
 // BranchChild returns the page id and birth txid of branch element i's child.
-func BranchChild(node []byte, i int) (ID, TxID) {
-	e := elemBase(node) + i*BranchElementSize
-	return ID(le.Uint64(node[e+branchChild:])), TxID(le.Uint64(node[e+branchBirth:]))
+func BranchChild(node []byte, i int) (ID, TxID) { return BranchChildAt(node, elemBase(node), i) }
+
+// BranchChildAt is BranchChild for a caller that keeps eb = ElemBase(node).
+func BranchChildAt(node []byte, eb, i int) (ID, TxID) {
+	e := eb + i*BranchElementSize
+	elem := node[e : e+16]
+	return ID(le.Uint64(elem[branchChild:])), TxID(le.Uint64(elem[branchBirth:]))
+}
+
+// comparePrefix compares key with the node's common prefix of cpl > 0
+// bytes: -1 if key sorts before every key of the node (it is below the
+// prefix or a proper prefix of it), +1 if after all of them, 0 if key
+// starts with it.
+func comparePrefix(node []byte, key []byte, cpl int) int {
+	if cpl <= 8 && len(key) >= 8 {
+		// One comparison of big-endian words: the node stores the
+		// prefix zero-padded to 8 bytes, and the key has 8.
+		sh := uint(64 - 8*cpl)
+		k := be.Uint64(key) >> sh
+		p := be.Uint64(node[HeaderSize:]) >> sh
+		if k < p {
+			return -1
+		}
+		if k > p {
+			return 1
+		}
+		return 0
+	}
+	cp := node[HeaderSize : HeaderSize+cpl]
+	if len(key) < cpl {
+		if string(key) <= string(cp[:len(key)]) {
+			return -1 // key is a prefix of (or below) every key
+		}
+		return 1
+	}
+	return bytes.Compare(key[:cpl], cp)
+}
+
+// lowerBound returns the first index in [0, n] whose prefix in the array
+// pa (4 bytes each, n >= 1 of them) is >= pk. The loop has no
+// data-dependent branch, so a search costs no mispredictions (a binary
+// search's branches go either way at random).
+func lowerBound(pa []byte, n int, pk uint32) int {
+	lo := 0
+	for n > 1 {
+		half := n >> 1
+		j := 4 * (lo + half)
+		v := le.Uint32(pa[j : j+4])
+		// lo += half if v < pk: then v-pk wraps and its high 32 bits
+		// are ones, a mask that keeps half (< 1<<16); otherwise zeros.
+		lo += half & int((uint64(v)-uint64(pk))>>32)
+		n -= half
+	}
+	j := 4 * lo
+	v := le.Uint32(pa[j : j+4])
+	return lo + int((uint64(v)-uint64(pk))>>63)
 }
 
 // searchRange narrows a search for key in a node of n keys with the
 // common prefix and the prefix array. It returns the range [lo, hi) of
 // elements whose prefix equals key's: lo = hi = 0 when key sorts before
 // every key of the node, lo = hi = n when it sorts after all of them.
+// The node must have passed CheckNode (so n >= 1 and both arrays fit).
 func searchRange(node []byte, key []byte) (lo, hi int) {
 	n := Count(node)
 	cpl := Cpl(node)
-	cp := node[HeaderSize : HeaderSize+cpl]
-	if len(key) < cpl {
-		if string(key) <= string(cp[:len(key)]) {
-			return 0, 0 // key is a prefix of (or below) every key
+	if cpl > 0 {
+		switch comparePrefix(node, key, cpl) {
+		case -1:
+			return 0, 0
+		case 1:
+			return n, n
 		}
-		return n, n
-	}
-	switch c := bytes.Compare(key[:cpl], cp); {
-	case c < 0:
-		return 0, 0
-	case c > 0:
-		return n, n
 	}
 	pk := KeyPrefix(key, cpl)
-	base := prefixBase(node)
-	lo, hi = 0, n
-	for lo < hi { // first prefix >= pk
-		m := int(uint(lo+hi) >> 1)
-		if prefixAt(node, base, m) < pk {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	base := HeaderSize + pad8(cpl)
+	pa := node[base : base+4*n]
+	lo = lowerBound(pa, n, pk)
 	hi = lo
-	for hi < n && prefixAt(node, base, hi) == pk {
+	for hi < n && le.Uint32(pa[4*hi:]) == pk {
 		hi++
 		if hi-lo > 8 { // many equal prefixes: finish with a binary search
 			h := n
 			for hi < h {
 				m := int(uint(hi+h) >> 1)
-				if prefixAt(node, base, m) == pk {
+				if le.Uint32(pa[4*m:]) == pk {
 					hi = m + 1
 				} else {
 					h = m
@@ -213,6 +297,44 @@ func SearchLeaf(node []byte, key []byte) (i int, eq, ok bool) {
 		}
 	}
 	return lo, false, true
+}
+
+// LeafGet looks key up in a leaf: it returns the flags and value of the
+// element whose key equals key, found=false if there is none, and
+// ok=false if the node is damaged. It is SearchLeaf and LeafElem in one
+// for Get. The node must have passed CheckNode.
+func LeafGet(node []byte, key []byte) (flags uint16, value []byte, found, ok bool) {
+	lo, hi := searchRange(node, key)
+	eb := elemBase(node)
+	for lo < hi { // among equal prefixes
+		m := int(uint(lo+hi) >> 1)
+		e := eb + m*LeafElementSize
+		elem := node[e : e+LeafElementSize]
+		pos := int(le.Uint32(elem[leafPos:]))
+		ks := int(le.Uint16(elem[leafKSize:]))
+		if pos < HeaderSize || pos+ks > len(node) {
+			return 0, nil, false, false
+		}
+		kend := pos + ks
+		c := bytes.Compare(node[pos:kend], key)
+		if c == 0 {
+			vs := int(le.Uint32(elem[leafVSize:]))
+			flags = le.Uint16(elem[leafFlags:])
+			if vs > len(node)-kend {
+				return 0, nil, false, false
+			}
+			if flags&(FlagBucket|FlagOverflow) != 0 && vs != RefSize {
+				return 0, nil, false, false
+			}
+			return flags, node[kend : kend+vs : kend+vs], true, true
+		}
+		if c < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return 0, nil, false, true
 }
 
 // SearchBranch returns the index of the child whose range holds key: the
