@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	gbtree "github.com/google/btree"
-
 	"github.com/mapkv/mapkv/page"
 )
 
@@ -147,7 +145,7 @@ type savepoint struct {
 type bucketState struct {
 	b        *Bucket
 	ref      page.Ref
-	pending  *gbtree.BTreeG[change]
+	pending  *pendingSet
 	children map[string]*Bucket
 	dirty    bool
 	deleted  bool
@@ -159,7 +157,7 @@ func (tx *Tx) savepoint() *savepoint {
 	walk = func(b *Bucket) {
 		st := bucketState{b: b, ref: b.ref, dirty: b.dirty, deleted: b.deleted}
 		if b.pending != nil {
-			st.pending = b.pending.Clone() // copy-on-write: O(1)
+			st.pending = b.pending.clone() // O(1)
 		}
 		if b.children != nil {
 			st.children = make(map[string]*Bucket, len(b.children))

@@ -2,7 +2,11 @@ package mapkv
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"math"
+	"slices"
+	"sync"
 
 	gbtree "github.com/google/btree"
 
@@ -20,10 +24,10 @@ type Bucket struct {
 	tx       *Tx
 	parent   *Bucket
 	name     []byte
-	ref      page.Ref               // the bucket's tree and sequence
-	pending  *gbtree.BTreeG[change] // write tx: changes not yet in the tree
-	children map[string]*Bucket     // write tx: nested buckets opened
-	dirty    bool                   // write tx: something below changed
+	ref      page.Ref           // the bucket's tree and sequence
+	pending  *pendingSet        // write tx: changes not yet in the tree
+	children map[string]*Bucket // write tx: nested buckets opened
+	dirty    bool               // write tx: something below changed
 	deleted  bool
 
 	committedRoot page.ID // root of the bucket's tree as committed (freed if the bucket is deleted)
@@ -34,9 +38,231 @@ type change struct {
 	key, value []byte
 	flags      uint16
 	del        bool
+	seq        uint32 // in a log: position at arrival (orders changes to one key)
 }
 
 func changeLess(a, b change) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+// pendingSet is a bucket's pending changes, ordered by key, one per key.
+//
+// A bulk load puts many keys and reads none of them back, so changes first
+// collect in a log, appended as they come: while their keys ascend the log
+// is a sorted run that a binary search reads; otherwise it is sorted once,
+// when a read or the commit needs it in order (the later of two changes to
+// one key wins). A set read again after more unordered writes moves to a
+// B-tree (google/btree), so interleaved writes and reads stay O(log n)
+// each. Its methods are the B-tree's that Cursor uses.
+type pendingSet struct {
+	log     []change // tree == nil: the changes; strictly ascending if sorted
+	sorted  bool
+	settles int  // times an unordered log was sorted
+	shared  bool // a savepoint holds log's array: copy it before sorting
+	tree    *gbtree.BTreeG[change]
+}
+
+func newPendingSet() *pendingSet {
+	p := &pendingSet{sorted: true}
+	if l, ok := logPool.Get().(*[]change); ok {
+		p.log = (*l)[:0]
+	}
+	return p
+}
+
+// logPool keeps log arrays from one commit to the next: a 10,000-key
+// transaction's log is over half a megabyte.
+var logPool sync.Pool
+
+// release returns the log's array to logPool. p must not be used after.
+func (p *pendingSet) release() {
+	if p.shared || cap(p.log) < 1024 || cap(p.log) > 1<<20 {
+		return
+	}
+	// What the array still points at (the finished transaction's keys and
+	// values) is kept from the collector only until the array is reused or
+	// the pool is emptied at the next collection.
+	l := p.log[:0]
+	logPool.Put(&l)
+	p.log = nil
+}
+
+func (p *pendingSet) put(c change) {
+	if p.tree != nil {
+		p.tree.ReplaceOrInsert(c)
+		return
+	}
+	if n := len(p.log); n > 0 && p.sorted {
+		switch d := bytes.Compare(c.key, p.log[n-1].key); {
+		case d == 0 && !p.shared:
+			c.seq = uint32(n - 1)
+			p.log[n-1] = c // the same key again: replace in place
+			return
+		case d <= 0: // out of order, or the same key while a savepoint shares the log
+			p.sorted = false
+		}
+	}
+	c.seq = uint32(len(p.log))
+	if len(p.log) >= math.MaxUint32 {
+		p.toTree()
+		p.tree.ReplaceOrInsert(c)
+		return
+	}
+	p.log = append(p.log, c)
+}
+
+// settle makes the log sorted with one change per key, or moves the set to
+// the B-tree if this is not the first time it needs sorting.
+func (p *pendingSet) settle() {
+	if p.tree != nil || p.sorted {
+		return
+	}
+	if p.settles > 0 {
+		p.toTree()
+		return
+	}
+	p.sort()
+}
+
+// sort sorts the log, keeping the last change to each key.
+func (p *pendingSet) sort() {
+	p.settles++
+	if p.shared {
+		p.log = append([]change(nil), p.log...)
+		p.shared = false
+	}
+	slices.SortFunc(p.log, func(a, b change) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	// Keep the last change to each key.
+	out := p.log[:0]
+	for i, c := range p.log {
+		if i+1 < len(p.log) && bytes.Equal(c.key, p.log[i+1].key) {
+			continue
+		}
+		out = append(out, c)
+	}
+	clear(p.log[len(out):])
+	p.log = out
+	for i := range p.log {
+		p.log[i].seq = uint32(i)
+	}
+	p.sorted = true
+}
+
+// toTree moves the set to a B-tree.
+func (p *pendingSet) toTree() {
+	t := gbtree.NewG(32, changeLess)
+	for _, c := range p.log { // in arrival order if unsorted: later wins
+		t.ReplaceOrInsert(c)
+	}
+	if !p.shared {
+		clear(p.log)
+	}
+	p.log, p.tree, p.sorted, p.shared = nil, t, true, false
+}
+
+// search returns the index of the first change whose key is >= key in a
+// settled log.
+func (p *pendingSet) search(key []byte) (int, bool) {
+	return slices.BinarySearchFunc(p.log, key, func(c change, k []byte) int { return bytes.Compare(c.key, k) })
+}
+
+func (p *pendingSet) get(key []byte) (change, bool) {
+	p.settle()
+	if p.tree != nil {
+		return p.tree.Get(change{key: key})
+	}
+	if i, ok := p.search(key); ok {
+		return p.log[i], true
+	}
+	return change{}, false
+}
+
+func (p *pendingSet) empty() bool {
+	if p.tree != nil {
+		return p.tree.Len() == 0
+	}
+	return len(p.log) == 0
+}
+
+// clone returns a copy for a savepoint; the two may then change apart.
+func (p *pendingSet) clone() *pendingSet {
+	if p.tree != nil {
+		return &pendingSet{sorted: true, tree: p.tree.Clone()} // copy-on-write: O(1)
+	}
+	p.shared = true
+	c := *p
+	c.log = p.log[:len(p.log):len(p.log)] // its appends reallocate
+	return &c
+}
+
+// Ascend calls fn for each change in key order until fn returns false.
+func (p *pendingSet) Ascend(fn func(change) bool) {
+	p.settle()
+	if p.tree != nil {
+		p.tree.Ascend(fn)
+		return
+	}
+	p.ascendFrom(0, fn)
+}
+
+// AscendGreaterOrEqual calls fn for each change with key >= pivot.key, in
+// order, until fn returns false.
+func (p *pendingSet) AscendGreaterOrEqual(pivot change, fn func(change) bool) {
+	p.settle()
+	if p.tree != nil {
+		p.tree.AscendGreaterOrEqual(pivot, fn)
+		return
+	}
+	i, _ := p.search(pivot.key)
+	p.ascendFrom(i, fn)
+}
+
+func (p *pendingSet) ascendFrom(i int, fn func(change) bool) {
+	log := p.log // fn may change the set; walk the log as it was
+	for ; i < len(log); i++ {
+		if !fn(log[i]) {
+			return
+		}
+	}
+}
+
+// Descend calls fn for each change in descending key order until fn
+// returns false.
+func (p *pendingSet) Descend(fn func(change) bool) {
+	p.settle()
+	if p.tree != nil {
+		p.tree.Descend(fn)
+		return
+	}
+	p.descendFrom(len(p.log)-1, fn)
+}
+
+// DescendLessOrEqual calls fn for each change with key <= pivot.key, in
+// descending order, until fn returns false.
+func (p *pendingSet) DescendLessOrEqual(pivot change, fn func(change) bool) {
+	p.settle()
+	if p.tree != nil {
+		p.tree.DescendLessOrEqual(pivot, fn)
+		return
+	}
+	i, found := p.search(pivot.key)
+	if !found {
+		i--
+	}
+	p.descendFrom(i, fn)
+}
+
+func (p *pendingSet) descendFrom(i int, fn func(change) bool) {
+	log := p.log
+	for ; i >= 0; i-- {
+		if !fn(log[i]) {
+			return
+		}
+	}
+}
 
 // Tx returns the transaction the bucket belongs to.
 func (b *Bucket) Tx() *Tx {
@@ -85,7 +311,7 @@ func (b *Bucket) writable() error {
 // the element's flags and raw value, or found=false.
 func (b *Bucket) lookup(key []byte) (flags uint16, value []byte, found bool) {
 	if b.pending != nil {
-		if c, ok := b.pending.Get(change{key: key}); ok {
+		if c, ok := b.pending.get(key); ok {
 			if c.del {
 				return 0, nil, false
 			}
@@ -149,7 +375,8 @@ func (b *Bucket) Put(key, value []byte) error {
 			return fmt.Errorf("%w: key %q names a bucket", ErrIncompatibleValue, key)
 		}
 	}
-	b.set(change{key: b.tx.copy(key), value: b.tx.copy(value)})
+	kv := b.tx.copy2(key, value)
+	b.set(change{key: kv[:len(key):len(key)], value: kv[len(key):]})
 	return nil
 }
 
@@ -184,9 +411,9 @@ func checkKey(key []byte) error {
 // set records a change and marks the bucket and its ancestors dirty.
 func (b *Bucket) set(c change) {
 	if b.pending == nil {
-		b.pending = gbtree.NewG(32, changeLess)
+		b.pending = newPendingSet()
 	}
-	b.pending.ReplaceOrInsert(c)
+	b.pending.put(c)
 	b.markDirty()
 }
 
@@ -211,6 +438,21 @@ func (tx *Tx) copy(p []byte) []byte {
 	n := len(tx.arena)
 	tx.arena = append(tx.arena, p...)
 	return tx.arena[n:len(tx.arena):len(tx.arena)]
+}
+
+// copy2 puts a copy of a and b, one after the other, in the transaction's
+// arena (one copy for a key and its value).
+func (tx *Tx) copy2(a, b []byte) []byte {
+	n := len(a) + len(b)
+	if n == 0 || n > 4096 {
+		return append(append(make([]byte, 0, n), a...), b...)
+	}
+	if cap(tx.arena)-len(tx.arena) < n {
+		tx.arena = make([]byte, 0, min(max(2*cap(tx.arena), 1024), 64<<10))
+	}
+	s := len(tx.arena)
+	tx.arena = append(append(tx.arena, a...), b...)
+	return tx.arena[s:len(tx.arena):len(tx.arena)]
 }
 
 // Bucket returns the nested bucket called name, or nil if there is none.
@@ -379,22 +621,40 @@ func (b *Bucket) flush(w *btree.Writer) error {
 		b.set(change{key: c.name, value: b.tx.copy(c.ref.Encode(buf[:])), flags: page.FlagBucket})
 		_ = name
 	}
-	if b.pending != nil && b.pending.Len() > 0 {
-		muts := make([]btree.Mutation, 0, b.pending.Len())
-		b.pending.Ascend(func(c change) bool {
-			muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del})
-			return true
-		})
+	if p := b.pending; p != nil && !p.empty() {
+		if p.tree == nil && !p.sorted {
+			p.sort() // the last read of the set: no B-tree for it
+		}
+		ms := mutsPool.Get().(*[]btree.Mutation)
+		muts := (*ms)[:0]
+		if p.tree != nil {
+			p.tree.Ascend(func(c change) bool {
+				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del})
+				return true
+			})
+		} else {
+			muts = slices.Grow(muts, len(p.log))
+			for _, c := range p.log {
+				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del})
+			}
+		}
+		b.pending = nil
+		p.release()
 		root, birth, err := w.Apply(b.ref.Root, b.ref.Birth, muts)
+		clear(muts)
+		*ms = muts[:0]
+		mutsPool.Put(ms)
 		if err != nil {
 			return err
 		}
 		b.ref.Root, b.ref.Birth = root, birth
-		b.pending.Clear(false)
 	}
 	b.dirty = false
 	return nil
 }
+
+// mutsPool keeps the mutation slices flush hands to Writer.Apply.
+var mutsPool = sync.Pool{New: func() any { return new([]btree.Mutation) }}
 
 // within reports whether b is anc or nested inside it.
 func (b *Bucket) within(anc *Bucket) bool {

@@ -2,8 +2,10 @@ package btree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
-	"sort"
+	"slices"
+	"sync"
 
 	"github.com/mapkv/mapkv/page"
 )
@@ -40,11 +42,43 @@ type Writer struct {
 	A    Alloc
 	TxID page.TxID
 
-	// scratch space reused from node to node: entries of the leaf being
-	// merged and sizes of the items being packed. Neither outlives the
-	// packing of one node's replacements.
+	scratch
+	// appending: every mutation of this Apply sorts after the tree's last
+	// key (a load in key order). Nodes are filled to capacity along the
+	// right edge, without spreading over or merging with neighbours.
+	appending bool
+}
+
+// scratch is space reused from node to node, and through scratchPool from
+// one Apply to the next: entries of the leaf being merged (and of a
+// neighbour it is spread over), sizes and groups of the items being
+// packed, and outs[d], the children of the branch being rewritten at
+// depth d. What a pooled scratch still points at (keys and values of a
+// finished commit) is only kept from the collector until it is reused or
+// the pool is emptied at the next collection.
+type scratch struct {
 	entries []entry
+	spread  []entry
 	sizes   []int
+	groups  [][2]int
+	outs    [][]child
+}
+
+var scratchPool sync.Pool
+
+func (w *Writer) getScratch() {
+	if s, ok := scratchPool.Get().(*scratch); ok && w.entries == nil && w.outs == nil {
+		w.scratch = *s
+	}
+}
+
+func (w *Writer) putScratch() {
+	s := w.scratch
+	w.scratch = scratch{}
+	if cap(s.entries) > 1<<16 || cap(s.spread) > 1<<16 {
+		return // a huge transaction's: let it go
+	}
+	scratchPool.Put(&s)
 }
 
 type entry struct {
@@ -71,22 +105,26 @@ func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID,
 			return 0, 0, fmt.Errorf("btree: mutations not sorted at %d", i)
 		}
 	}
+	w.getScratch()
+	defer w.putScratch()
 	var kids []child
 	var err error
 	if root == 0 {
 		var es []entry
 		es, err = w.mergeLeaf(nil, muts)
 		if err == nil {
-			kids, err = w.packLeaves(es, true)
+			kids, err = w.packLeaves(nil, es, true)
 		}
 	} else {
-		kids, err = w.applyNode(root, muts, 0)
+		w.appending = w.beyondLast(root, muts[0].Key)
+		kids, err = w.applyNode(root, muts, 0, nil, false)
+		w.appending = false
 	}
 	if err != nil {
 		return 0, 0, err
 	}
 	for len(kids) > 1 {
-		if kids, err = w.packBranches(kids, false); err != nil {
+		if kids, err = w.packBranches(nil, kids, false); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -110,11 +148,41 @@ func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID,
 	return top.id, top.birth, nil
 }
 
+// beyondLast reports whether key sorts after every key of the tree at
+// root, following the right edge. It only decides how to fill nodes: the
+// nodes are read again, verified, when rewritten, and damage here just
+// answers false.
+func (w *Writer) beyondLast(root page.ID, key []byte) bool {
+	id := root
+	for depth := 0; depth < page.MaxDepth; depth++ {
+		n, err := w.T.branchOrLeaf(id)
+		if err != nil {
+			return false
+		}
+		last := page.Count(n) - 1
+		if page.NodeType(n) == page.TypeLeaf {
+			k, ok := page.LeafKey(n, last)
+			return ok && bytes.Compare(key, k) > 0
+		}
+		k, ok := page.BranchKey(n, last)
+		if !ok || bytes.Compare(key, k) < 0 {
+			return false
+		}
+		id, _ = page.BranchChild(n, last)
+	}
+	return false
+}
+
 // capacity is the room a one-page node has for entries: the page less
 // the header and the 8 bytes reserved to align the element array.
 func (w *Writer) capacity() int { return w.T.PageSize - page.HeaderSize - 8 }
 
-func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, error) {
+// applyNode merges muts into the subtree at id and appends the nodes that
+// replace it to dst. With spread, dst's last element is the subtree's
+// left sibling, unchanged by this commit: if the subtree splits, its
+// entries may be spread over that sibling too (as a B*-tree does), which
+// then leaves dst.
+func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int, dst []child, spread bool) ([]child, error) {
 	if depth >= page.MaxDepth {
 		return nil, fmt.Errorf("%w: tree deeper than %d levels (a loop?)", page.ErrFormat, page.MaxDepth)
 	}
@@ -123,90 +191,188 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int) ([]child, err
 		return nil, err
 	}
 	if page.NodeType(n) == page.TypeLeaf {
-		es, err := w.mergeLeaf(n, muts)
-		if err != nil {
-			return nil, err
-		}
-		appendOnly := false
-		if last, ok := page.LeafKey(n, page.Count(n)-1); ok {
-			appendOnly = bytes.Compare(muts[0].Key, last) > 0
-		}
-		kids, err := w.packLeaves(es, appendOnly)
-		if err != nil {
-			return nil, err
-		}
-		w.freeNode(id, n)
-		return kids, nil
+		return w.applyLeaf(id, n, muts, dst, spread)
 	}
 	cnt := page.Count(n)
-	out := make([]child, 0, cnt+2)
+	for len(w.outs) <= depth {
+		w.outs = append(w.outs, nil)
+	}
+	out := w.outs[depth][:0]
 	j := 0
 	appendOnly := true
+	key, ok := page.BranchKey(n, 0)
+	if !ok {
+		return nil, elemErr(n, 0)
+	}
 	for i := 0; i < cnt; i++ {
-		key, ok := page.BranchKey(n, i)
-		if !ok {
-			return nil, elemErr(n, i)
-		}
 		end := len(muts)
+		var next []byte
 		if i+1 < cnt {
-			next, ok := page.BranchKey(n, i+1)
-			if !ok {
+			if next, ok = page.BranchKey(n, i+1); !ok {
 				return nil, elemErr(n, i+1)
 			}
-			rest := muts[j:]
-			end = j + sort.Search(len(rest), func(x int) bool { return bytes.Compare(rest[x].Key, next) >= 0 })
+			if bytes.Compare(key, next) >= 0 {
+				return nil, orderErr(n)
+			}
+			end = j + before(muts[j:], next)
 		}
 		cid, cb := page.BranchChild(n, i)
 		if end == j {
 			out = append(out, child{key: key, id: cid, birth: cb})
+			key = next
 			continue
 		}
 		if i+1 < cnt {
 			appendOnly = false
 		}
-		kids, err := w.applyNode(cid, muts[j:end], depth+1)
+		sp := len(out) > 0 && !out[len(out)-1].fresh && !w.appending
+		if out, err = w.applyNode(cid, muts[j:end], depth+1, out, sp); err != nil {
+			return nil, err
+		}
+		j = end
+		key = next
+	}
+	if !w.appending {
+		if out, err = w.rebalance(out); err != nil {
+			return nil, err
+		}
+	}
+	base := len(dst)
+	if len(out) > 0 {
+		if dst, err = w.packBranches(dst, out, appendOnly); err != nil {
+			return nil, err
+		}
+	}
+	w.outs[depth] = out[:0]
+	w.freeNode(id, n)
+	if spread && base > 0 && len(dst)-base > 1 {
+		// The branch split. If its unchanged left sibling has room for
+		// the surplus, spread the children over it too and save a node.
+		ok, err := w.saves(&dst[base-1], dst[base:])
 		if err != nil {
 			return nil, err
 		}
-		if len(kids) > 1 && len(out) > 0 && !out[len(out)-1].fresh {
-			// The child split. If its unchanged left sibling has room for
-			// the surplus, spread the entries over it too (as a B*-tree
-			// does) and save a node, for one more node written.
-			prev := &out[len(out)-1]
-			spread, err := w.saves(prev, kids)
-			if err != nil {
+		if ok {
+			cs := append([]child(nil), dst[base-1:]...)
+			dst = dst[:base-1]
+			if dst, err = w.repack(dst, cs...); err != nil {
 				return nil, err
 			}
-			if spread {
-				if kids, err = w.repack(append([]child{*prev}, kids...)...); err != nil {
-					return nil, err
-				}
-				out = out[:len(out)-1]
-			}
 		}
-		out = append(out, kids...)
-		j = end
 	}
-	out, err = w.rebalance(out)
+	return dst, nil
+}
+
+// before returns how many of muts (sorted) have keys below key: often
+// none, so the first is tried alone before a galloping search.
+func before(muts []Mutation, key []byte) int {
+	if len(muts) == 0 || bytes.Compare(muts[0].Key, key) >= 0 {
+		return 0
+	}
+	lo, hi := 0, 1 // muts[lo] < key
+	for hi < len(muts) && bytes.Compare(muts[hi].Key, key) < 0 {
+		lo, hi = hi, 2*hi
+	}
+	hi = min(hi, len(muts))
+	for lo+1 < hi { // muts[lo] < key, muts[hi] >= key (or hi = len)
+		m := int(uint(lo+hi) >> 1)
+		if bytes.Compare(muts[m].Key, key) < 0 {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	return hi
+}
+
+// applyLeaf merges muts into leaf n at id and appends its replacements to
+// dst (see applyNode for spread).
+func (w *Writer) applyLeaf(id page.ID, n []byte, muts []Mutation, dst []child, spread bool) ([]child, error) {
+	es, err := w.mergeLeaf(n, muts)
 	if err != nil {
 		return nil, err
 	}
-	var kids []child
-	if len(out) > 0 {
-		if kids, err = w.packBranches(out, appendOnly); err != nil {
+	appendOnly := false
+	if last, ok := page.LeafKey(n, page.Count(n)-1); ok {
+		appendOnly = bytes.Compare(muts[0].Key, last) > 0
+	}
+	sizes := w.sizeOf(es)
+	groups := w.group(sizes, appendOnly, 1)
+	if spread && len(groups) > 1 && len(dst) > 0 {
+		// The leaf splits. If its unchanged left neighbour has room for
+		// the surplus, spread the entries over it too (as a B*-tree
+		// does): one node fewer for the same number written. Decided
+		// before anything is built.
+		prev := &dst[len(dst)-1]
+		ps, err := w.size(prev)
+		if err != nil {
 			return nil, err
 		}
+		if ps <= w.T.PageSize {
+			total := ps - page.HeaderSize - 8
+			for _, s := range sizes {
+				total += s
+			}
+			if (total+w.capacity()-1)/w.capacity() < 1+len(groups) {
+				pn, err := w.read(prev.id)
+				if err != nil {
+					return nil, err
+				}
+				if page.NodeType(pn) != page.TypeLeaf {
+					return nil, fmt.Errorf("%w: pages %d and %d are siblings of different types", page.ErrFormat, prev.id, id)
+				}
+				all := w.spread[:0]
+				if all, err = appendLeaf(all, pn); err != nil {
+					return nil, err
+				}
+				if len(all) > 0 && len(es) > 0 && bytes.Compare(all[len(all)-1].key, es[0].key) >= 0 {
+					return nil, orderErr(pn)
+				}
+				all = append(all, es...)
+				prevID := prev.id
+				dst = dst[:len(dst)-1]
+				dst, err = w.packLeaves(dst, all, false)
+				w.spread = all[:0]
+				if err != nil {
+					return nil, err
+				}
+				w.freeNode(prevID, pn)
+				w.freeNode(id, n)
+				return dst, nil
+			}
+		}
+	}
+	if dst, err = w.packGroups(dst, es, sizes, groups); err != nil {
+		return nil, err
 	}
 	w.freeNode(id, n)
-	return kids, nil
+	return dst, nil
+}
+
+// appendLeaf appends the entries of leaf n to es, checking their order.
+func appendLeaf(es []entry, n []byte) ([]entry, error) {
+	for i := 0; i < page.Count(n); i++ {
+		f, k, v, ok := page.LeafElem(n, i)
+		if !ok {
+			return es, elemErr(n, i)
+		}
+		if len(es) > 0 && bytes.Compare(es[len(es)-1].key, k) >= 0 {
+			return es, orderErr(n)
+		}
+		es = append(es, entry{k, v, f})
+	}
+	return es, nil
 }
 
 // rebalance merges each node written by this transaction with its left
 // neighbour when the two fit in one page or either is under a quarter
-// full, so deletes do not leave a trail of near-empty nodes.
+// full, so deletes do not leave a trail of near-empty nodes. It works in
+// place in kids.
 func (w *Writer) rebalance(kids []child) ([]child, error) {
-	out := make([]child, 0, len(kids))
-	for _, c := range kids {
+	out := kids[:0]
+	inPlace := true
+	for i := 0; i < len(kids); i++ {
+		c := kids[i]
 		if len(out) > 0 {
 			p := &out[len(out)-1]
 			if p.fresh || c.fresh {
@@ -220,11 +386,21 @@ func (w *Writer) rebalance(kids []child) ([]child, error) {
 				}
 				pg := w.T.PageSize
 				if (ps+cs-page.HeaderSize <= pg || ps < pg/4 || cs < pg/4) && ps <= pg && cs <= pg {
-					merged, err := w.repack(*p, c)
+					var buf [4]child
+					merged, err := w.repack(buf[:0], *p, c)
 					if err != nil {
 						return nil, err
 					}
-					out = append(out[:len(out)-1], merged...)
+					at := len(out) - 1
+					if inPlace && at+len(merged) > i+1 {
+						// More nodes came out than went in: writing them in
+						// place would overwrite kids not read yet.
+						out = append(make([]child, 0, len(kids)+len(merged)), out[:at]...)
+						inPlace = false
+					} else {
+						out = out[:at]
+					}
+					out = append(out, merged...)
 					continue
 				}
 			}
@@ -252,14 +428,20 @@ func (w *Writer) saves(prev *child, kids []child) (bool, error) {
 	return nodes < 1+len(kids), nil
 }
 
-// size returns the bytes c's node uses, reading it if not known.
+// size returns the bytes c's node uses, reading it if not known. The size
+// only steers packing decisions, so the node is not verified here: one
+// that is rewritten is read again, verified (repack).
 func (w *Writer) size(c *child) (int, error) {
 	if c.size > 0 {
 		return c.size, nil
 	}
-	n, err := w.read(c.id)
+	n, err := w.T.branchOrLeaf(c.id)
 	if err != nil {
 		return 0, err
+	}
+	if s, ok := quickSize(n); ok {
+		c.size = s
+		return s, nil
 	}
 	s := page.HeaderSize + page.PrefixArea(page.Cpl(n))
 	cnt := page.Count(n)
@@ -284,9 +466,45 @@ func (w *Writer) size(c *child) (int, error) {
 	return s, nil
 }
 
-// repack rewrites adjacent nodes of one level as evenly filled new nodes.
-func (w *Writer) repack(cs ...child) ([]child, error) {
-	nodes := make([][]byte, len(cs))
+// quickSize is size for a node (checked with page.CheckNode) laid out as
+// page.LeafWriter and page.BranchWriter lay nodes out: the keys (and
+// values) follow the element array in element order, so the last
+// element's data ends the node's. It reads the header and the last
+// element, not every element: a neighbour whose size decides whether it
+// is merged is often cold in the cache. ok is false if the last element
+// does not end the data plausibly; the caller then adds up every entry.
+func quickSize(n []byte) (int, bool) {
+	cnt := page.Count(n)
+	cpl := page.Cpl(n)
+	esz, leaf := page.BranchElementSize, page.NodeType(n) == page.TypeLeaf
+	if leaf {
+		esz = page.LeafElementSize
+	}
+	eb := (page.HeaderSize + page.PrefixArea(cpl) - 8 + 4*cnt + 7) &^ 7 // see FORMAT.md
+	data := eb + cnt*esz
+	e := data - esz // the last element
+	if cnt == 0 || e < page.HeaderSize || data > len(n) {
+		return 0, false
+	}
+	var end int
+	if leaf {
+		end = int(le.Uint32(n[e:])) + int(le.Uint16(n[e+4:])) + int(le.Uint32(n[e+8:]))
+	} else {
+		end = int(le.Uint32(n[e+16:])) + int(le.Uint32(n[e+20:]))
+	}
+	if end < data || end > len(n) {
+		return 0, false
+	}
+	return page.HeaderSize + page.PrefixArea(cpl) + cnt*(4+esz) + end - data, true
+}
+
+var le = binary.LittleEndian
+
+// repack rewrites adjacent nodes of one level as evenly filled new nodes,
+// appended to dst.
+func (w *Writer) repack(dst []child, cs ...child) ([]child, error) {
+	var nodesBuf [4][]byte
+	nodes := nodesBuf[:0]
 	total := 0
 	for i, c := range cs {
 		n, err := w.read(c.id)
@@ -296,26 +514,19 @@ func (w *Writer) repack(cs ...child) ([]child, error) {
 		if i > 0 && page.NodeType(n) != page.NodeType(nodes[0]) {
 			return nil, fmt.Errorf("%w: pages %d and %d are siblings of different types", page.ErrFormat, cs[0].id, c.id)
 		}
-		nodes[i] = n
+		nodes = append(nodes, n)
 		total += page.Count(n)
 	}
-	var out []child
 	var err error
 	if page.NodeType(nodes[0]) == page.TypeLeaf {
-		es := make([]entry, 0, total)
+		es := w.spread[:0]
 		for _, n := range nodes {
-			for i := 0; i < page.Count(n); i++ {
-				f, k, v, ok := page.LeafElem(n, i)
-				if !ok {
-					return nil, elemErr(n, i)
-				}
-				if len(es) > 0 && bytes.Compare(es[len(es)-1].key, k) >= 0 {
-					return nil, orderErr(n)
-				}
-				es = append(es, entry{k, v, f})
+			if es, err = appendLeaf(es, n); err != nil {
+				return nil, err
 			}
 		}
-		out, err = w.packLeaves(es, false)
+		dst, err = w.packLeaves(dst, es, false)
+		w.spread = es[:0]
 	} else {
 		kids := make([]child, 0, total)
 		for _, n := range nodes {
@@ -331,7 +542,7 @@ func (w *Writer) repack(cs ...child) ([]child, error) {
 				kids = append(kids, child{key: k, id: id, birth: bt})
 			}
 		}
-		out, err = w.packBranches(kids, false)
+		dst, err = w.packBranches(dst, kids, false)
 	}
 	if err != nil {
 		return nil, err
@@ -339,7 +550,7 @@ func (w *Writer) repack(cs ...child) ([]child, error) {
 	for i, c := range cs {
 		w.freeNode(c.id, nodes[i])
 	}
-	return out, nil
+	return dst, nil
 }
 
 func (w *Writer) freeNode(id page.ID, n []byte) {
@@ -352,7 +563,7 @@ func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
 	if n != nil {
 		cnt = page.Count(n)
 	}
-	out := w.entries[:0]
+	out := slices.Grow(w.entries[:0], cnt+len(muts))
 	defer func() { w.entries = out[:0] }()
 	i, j := 0, 0
 	for i < cnt || j < len(muts) {
@@ -446,7 +657,8 @@ func (w *Writer) dropValue(flags uint16, v []byte) error {
 // group splits items of the given sizes into nodes. appendOnly fills each
 // node to capacity (sequential inserts); otherwise items are spread evenly
 // over the fewest nodes. Each node takes at least minCount items when
-// there are that many left, so branches always fan out.
+// there are that many left, so branches always fan out. The result is
+// valid until the next call.
 func (w *Writer) group(sizes []int, appendOnly bool, minCount int) [][2]int {
 	capacity := w.capacity()
 	total := 0
@@ -458,7 +670,7 @@ func (w *Writer) group(sizes []int, appendOnly bool, minCount int) [][2]int {
 		nodes := (total + capacity - 1) / capacity
 		target = (total + nodes - 1) / nodes
 	}
-	var out [][2]int
+	out := w.groups[:0]
 	start, cur := 0, 0
 	for i, s := range sizes {
 		n := i - start
@@ -471,19 +683,31 @@ func (w *Writer) group(sizes []int, appendOnly bool, minCount int) [][2]int {
 	if start < len(sizes) {
 		out = append(out, [2]int{start, len(sizes)})
 	}
+	w.groups = out
 	return out
 }
 
-func (w *Writer) packLeaves(es []entry, appendOnly bool) ([]child, error) {
-	if len(es) == 0 {
-		return nil, nil
-	}
+// sizeOf returns the sizes of leaf entries es (valid until the next call).
+func (w *Writer) sizeOf(es []entry) []int {
 	sizes := w.sizeBuf(len(es))
 	for i, e := range es {
 		sizes[i] = page.LeafEntrySize(e.key, e.val)
 	}
-	groups := w.group(sizes, appendOnly, 1)
-	out := make([]child, 0, len(groups))
+	return sizes
+}
+
+// packLeaves writes es as new leaves and appends them to dst.
+func (w *Writer) packLeaves(dst []child, es []entry, appendOnly bool) ([]child, error) {
+	if len(es) == 0 {
+		return dst, nil
+	}
+	sizes := w.sizeOf(es)
+	return w.packGroups(dst, es, sizes, w.group(sizes, appendOnly, 1))
+}
+
+// packGroups writes es as new leaves, one per group, and appends them to
+// dst.
+func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]int) ([]child, error) {
 	for _, g := range groups {
 		group := es[g[0]:g[1]]
 		used, pages, cp := w.layout(sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
@@ -506,19 +730,18 @@ func (w *Writer) packLeaves(es []entry, appendOnly bool) ([]child, error) {
 			// of the first key that passes the previous leaf's last.
 			sep = sep[:separator(es[g[0]-1].key, sep)]
 		}
-		out = append(out, child{key: sep, id: id, birth: w.TxID, size: used, fresh: true})
+		dst = append(dst, child{key: sep, id: id, birth: w.TxID, size: used, fresh: true})
 	}
-	return out, nil
+	return dst, nil
 }
 
-func (w *Writer) packBranches(cs []child, appendOnly bool) ([]child, error) {
+// packBranches writes cs as new branches and appends them to dst.
+func (w *Writer) packBranches(dst []child, cs []child, appendOnly bool) ([]child, error) {
 	sizes := w.sizeBuf(len(cs))
 	for i, c := range cs {
 		sizes[i] = page.BranchEntrySize(c.key)
 	}
-	groups := w.group(sizes, appendOnly, 2)
-	out := make([]child, 0, len(groups))
-	for _, g := range groups {
+	for _, g := range w.group(sizes, appendOnly, 2) {
 		group := cs[g[0]:g[1]]
 		used, pages, cp := w.layout(sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
 		id, buf, err := w.A.Alloc(pages)
@@ -534,9 +757,9 @@ func (w *Writer) packBranches(cs []child, appendOnly bool) ([]child, error) {
 		clear(buf[used:])
 		w.A.Sealed(id, page.Seal(buf))
 		first, _ := page.BranchKey(buf, 0)
-		out = append(out, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
+		dst = append(dst, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
 	}
-	return out, nil
+	return dst, nil
 }
 
 // FreeTree releases every node of the tree at root, including overflow
