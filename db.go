@@ -443,7 +443,8 @@ func (db *DB) Path() string { return db.path }
 
 // Close waits for the open write transaction, if any, closes the file and
 // unmaps it. Read transactions still open keep their mapping until they
-// end. Close is idempotent.
+// end. Close is idempotent. On a writable handle with much free space,
+// Close first shrinks the file (see Shrink).
 func (db *DB) Close() error {
 	db.shrinkOnClose()
 	db.writeMu.Lock()
@@ -803,11 +804,12 @@ func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 // reserved returns the address space of the current mapping. Writer only.
 func (db *DB) reserved() int64 { return int64(len(db.stateData())) }
 
-// shrinkOnClose commits once more, changing nothing, when enough pages
-// are free or pending that the file could end much sooner: pages freed by
-// the last commit cannot be cut off by that commit (the meta before it
-// still names them), only by a later one. Errors are ignored: the file
-// just stays longer.
+// shrinkOnClose runs Shrink when enough pages are free or pending that
+// the file could end much sooner: it moves the nodes near the end of the
+// file down (if that cuts at least an eighth of the file) and commits
+// twice more, since pages freed by a commit cannot
+// be cut off by that commit (the meta before it still names them), only
+// by a later one. Errors are ignored: the file just stays longer.
 func (db *DB) shrinkOnClose() {
 	if db.opts.ReadOnly {
 		return
@@ -819,17 +821,6 @@ func (db *DB) shrinkOnClose() {
 	if !ok {
 		return
 	}
-	// Two commits: the first frees the tail; the file is cut only to
-	// where the previous commit's pages end (see shrink), so the second
-	// makes that the first commit's.
-	for i := 0; i < 2; i++ {
-		tx, err := db.Begin(true)
-		if err != nil {
-			return
-		}
-		tx.force = true
-		if tx.Commit() != nil {
-			return
-		}
-	}
+	// Move what lies near the end of the file down, then cut the tail.
+	db.moveAndCut(8) //nolint:errcheck // a failed shrink leaves a longer file, nothing worse
 }

@@ -49,7 +49,9 @@ type Options struct {
 	// so that Open need not re-verify a huge commit. Default 64 MiB.
 	SyncThreshold int64
 	// ShrinkThreshold is the free space at the end of the file, in bytes,
-	// above which a commit truncates the file. Default 4 MiB.
+	// above which a commit truncates the file, and the free space in the
+	// whole file above which Close moves nodes down to cut it (see
+	// DB.Shrink). Default 4 MiB.
 	ShrinkThreshold int64
 	// WriteMap makes commits write pages through a writable shared mapping
 	// of the file and flush them with msync, as LMDB's MDB_WRITEMAP does.

@@ -815,6 +815,19 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 				readers[0].Rollback()
 				readers = readers[1:]
 			}
+			if rng.IntN(8) == 0 {
+				// Shrink's commits change no data: a cut inside them
+				// must leave the acknowledged state.
+				inflight = acked
+				if _, err := db.Shrink(); err != nil {
+					if sim.crashed && errors.Is(err, errPowerCut) {
+						crashedInCommit = true
+						break
+					}
+					t.Errorf("seed %d life %d: shrink: %v (hook error: %v)", seed, life, err, sim.err)
+					return false
+				}
+			}
 			ops := relGenCommit(rng, maxLarge)
 			inflight = acked.clone()
 			relApplyModel(inflight, ops)

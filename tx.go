@@ -37,6 +37,7 @@ type Tx struct {
 	err      error // first corruption met by a read; returned by View/Update
 	slot     int   // reader slot in the lock file + 1 (0: none)
 	force    bool  // commit even without changes (to cut the file's tail)
+	lowFirst bool  // allocate the lowest free pages, never runs (Shrink)
 
 	// write transactions only
 	freeRoots []freeRoot     // trees of buckets deleted in this tx
@@ -250,7 +251,7 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) commit() error {
 	db := tx.db
 	txid := tx.meta.TxID + 1
-	a := &txAlloc{tx: tx, fresh: map[page.ID]uint64{}, hwm: page.ID(tx.meta.PgCount)}
+	a := &txAlloc{tx: tx, fresh: map[page.ID]uint64{}, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst}
 	tx.alloc = a
 	if !db.opts.WriteMap {
 		a.bufs = map[page.ID][]byte{}
