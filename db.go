@@ -732,12 +732,10 @@ func (db *DB) grow(need int64, tx *Tx) error {
 	if need <= db.fileSize {
 		return nil
 	}
-	size := db.fileSize
-	for size < need {
-		step := min(max(size, db.opts.InitialSize), db.opts.GrowStep)
-		size += step
-	}
-	size = roundUp(size, int64(db.pageSize))
+	// Room beyond what is needed, so that a file growing page by page is
+	// not extended at every commit; shrink leaves the same room, so a
+	// commit never cuts what the one before it added.
+	size := roundUp(need+db.headroom(need), int64(db.pageSize))
 	if size > db.reserved() {
 		if err := db.remap(size, tx); err != nil {
 			return err
@@ -753,6 +751,13 @@ func (db *DB) grow(need int64, tx *Tx) error {
 	}
 	db.fileSize = size
 	return nil
+}
+
+// headroom is the free room the file keeps beyond used bytes while the
+// DB is open: an eighth of it, at least Options.InitialSize, at most
+// Options.GrowStep.
+func (db *DB) headroom(used int64) int64 {
+	return min(max(used/8, db.opts.InitialSize), db.opts.GrowStep)
 }
 
 // remap reserves a larger range for a file that outgrew its reservation.

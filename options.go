@@ -33,8 +33,11 @@ type Options struct {
 	Timeout time.Duration
 	// InitialSize is the size a new file starts with. Default 1 MiB.
 	InitialSize int64
-	// GrowStep caps how much the file grows at once; below it the file
-	// doubles. Default 1 GiB.
+	// GrowStep caps the free room the file keeps past its last used page:
+	// when it must grow, it grows by an eighth of what it needs (at least
+	// InitialSize, at most GrowStep), and commits cut the file only when
+	// more than that room and ShrinkThreshold lie free at its end.
+	// Default 1 GiB.
 	GrowStep int64
 	// FileMode is the permission of a new file. Default 0o600.
 	FileMode os.FileMode

@@ -36,7 +36,7 @@ type Tx struct {
 	closed   bool
 	err      error // first corruption met by a read; returned by View/Update
 	slot     int   // reader slot in the lock file + 1 (0: none)
-	force    bool  // commit even without changes (to cut the file's tail)
+	force    bool  // commit even without changes, and cut the file's free tail to the page (Shrink)
 	lowFirst bool  // allocate the lowest free pages, never runs (Shrink)
 
 	// write transactions only
@@ -334,7 +334,7 @@ func (tx *Tx) commit() error {
 	// that waited for stateMu while shrink held it) read the old state,
 	// whose image runs past the new end: their WriteTo faulted with
 	// "file truncated by another process".
-	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), txid)
+	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), txid, tx.force)
 	return nil
 }
 
@@ -366,11 +366,17 @@ func (db *DB) sync(off, end int64) error {
 // large. The caller passes the larger of the new and the previous commit's
 // page counts, so that the previous meta, the fallback if the newest is
 // ever found damaged, still names pages inside the file: the file ends up
-// short one commit later. Failure is harmless (the file stays longer), so
-// it is ignored.
-func (db *DB) shrink(hwm page.ID, txid page.TxID) {
-	used := roundUp(int64(hwm)*int64(db.pageSize), int64(db.pageSize))
-	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)))
+// short one commit later. An ordinary commit leaves the same room past the
+// last used page that grow adds (see headroom); exact (Shrink's commits)
+// cuts to the page. Failure is harmless (the file stays longer), so it is
+// ignored.
+func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
+	used := int64(hwm) * int64(db.pageSize)
+	keep := used
+	if !exact {
+		keep = roundUp(used+db.headroom(used), int64(db.pageSize))
+	}
+	keep = max(keep, roundUp(db.opts.InitialSize, int64(db.pageSize)))
 	if db.fileSize-keep < db.opts.ShrinkThreshold {
 		return // the common case: nothing to cut, no reader to ask
 	}
