@@ -36,6 +36,7 @@ type DB struct {
 	fileSize int64
 	free     *freelist
 	failed   error // a flush failed: refuse writes until reopened
+	wal      *wal  // the write-ahead log (nil: commits flush the data file)
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.
@@ -174,6 +175,26 @@ func (db *DB) open() error {
 	if err != nil {
 		return err
 	}
+	if !db.opts.ReadOnly {
+		// Commits the log holds that the data file may have lost go
+		// back in before anything reads it.
+		if n, err := db.replayWAL(metas, ps); err != nil {
+			return err
+		} else if n > 0 {
+			if fi, err = db.file.Stat(); err != nil {
+				return fmt.Errorf("mapkv: stat: %w", err)
+			}
+			db.fileSize = fi.Size()
+			if metas, ps, err = db.readMetas(); err != nil {
+				return err
+			}
+		}
+	} else if walPending(db.path) && (db.lf == nil || !db.lf.writerAlive()) {
+		// A live writer has every logged commit in the page cache; with
+		// none, only replaying the log (which needs write access) makes
+		// the data file whole.
+		return fmt.Errorf("%w: %s holds commits not yet in %s; open it read-write once to replay them", ErrRecoveryNeeded, walPath(db.path), db.path)
+	}
 	db.pageSize = ps
 	reserve := db.opts.MaxSize
 	if min := 2 * db.fileSize; reserve < min {
@@ -234,6 +255,9 @@ func (db *DB) open() error {
 	db.free = newFreelist(db.pageSize)
 	db.free.load(free.runs, free.chunks)
 	db.publish(meta)
+	if !db.opts.NoSync && !db.opts.WriteMap && db.opts.WALSize > 0 {
+		return db.openWAL()
+	}
 	return nil
 }
 
@@ -454,6 +478,9 @@ func (db *DB) Close() error {
 		db.stateMu.Unlock()
 		return nil
 	}
+	db.stateMu.Unlock()
+	db.closeWAL()
+	db.stateMu.Lock()
 	db.closed = true
 	st := db.state
 	db.stateMu.Unlock()

@@ -208,6 +208,9 @@ func (lf *lockFile) lockWriter(timeout time.Duration) error {
 	}
 }
 
+// writerAlive reports whether a process holds the writer lock.
+func (lf *lockFile) writerAlive() bool { return ofdHeld(lf.f, lockWriterByte) }
+
 // acquire returns a slot this handle owns, claiming a new one if none is
 // idle. Only a claim makes system calls.
 func (lf *lockFile) acquire() (int, error) {

@@ -294,6 +294,31 @@ func (tx *Tx) commit() error {
 		meta.CommitHash = page.CommitMix(meta.CommitHash, id, sum)
 	}
 	ps := int64(db.pageSize)
+	slot := int64(txid % 2)
+	if db.wal.fits(len(a.bufs), a.written) {
+		// Durable once in the log; the data file is written but not
+		// flushed (see wal.go). Its nodes go first, to free pages no
+		// meta names: if that write fails, nothing is committed.
+		if err := a.writeFresh(); err != nil {
+			return err
+		}
+		buf := make([]byte, page.MetaSize)
+		page.PutMeta(buf, page.ID(slot), &meta)
+		if err := db.walAppend(a, buf, txid); err != nil {
+			return err
+		}
+		if _, err := db.file.WriteAt(buf, slot*ps); err != nil {
+			db.failed = err
+			return fmt.Errorf("mapkv: write meta %s: %w", db.path, err)
+		}
+		return tx.published(meta, hwm)
+	}
+	// A commit too large for the log writes the data file directly; what
+	// the log holds must be in the data file for good first, or replaying
+	// it after a crash would write over this commit's pages.
+	if err := db.checkpoint(); err != nil {
+		return err
+	}
 	if err := a.writeFresh(); err != nil {
 		return err
 	}
@@ -305,7 +330,6 @@ func (tx *Tx) commit() error {
 		}
 		meta.Flags |= page.MetaSynced
 	}
-	slot := int64(txid % 2)
 	if db.opts.WriteMap {
 		page.PutMeta(db.rw.Data[slot*ps:(slot+1)*ps], page.ID(slot), &meta)
 	} else {
@@ -325,16 +349,23 @@ func (tx *Tx) commit() error {
 			return err
 		}
 	}
+	return tx.published(meta, hwm)
+}
+
+// published makes the committed meta the one new transactions see, then
+// cuts the file's free tail.
+func (tx *Tx) published(meta page.Meta, hwm page.ID) error {
+	db := tx.db
 	db.publish(meta)
 	if db.lf != nil {
-		db.lf.publish(txid)
+		db.lf.publish(meta.TxID)
 	}
 	// fix(reliability): cut the file only once the new state is
 	// published. Cut before, readers that began in between (all those
 	// that waited for stateMu while shrink held it) read the old state,
 	// whose image runs past the new end: their WriteTo faulted with
 	// "file truncated by another process".
-	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), txid, tx.force)
+	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), meta.TxID, tx.force)
 	return nil
 }
 
