@@ -258,6 +258,9 @@ func (db *DB) open() error {
 	if !db.opts.NoSync && !db.opts.WriteMap && db.opts.WALSize > 0 {
 		return db.openWAL()
 	}
+	// Not using the log: one left by an earlier writer (replayed above,
+	// or empty) must not outlive commits that bypass it.
+	removeWAL(db.path)
 	return nil
 }
 

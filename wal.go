@@ -242,14 +242,20 @@ func (db *DB) closeWAL() {
 	if w == nil {
 		return
 	}
-	// No restart: the records left in the file are all in the flushed
-	// data file, so replaying them (if the removal is lost) rewrites
-	// what is there.
 	if db.failed == nil && (w.empty() || db.sync(0, db.fileSize) == nil) {
-		os.Remove(w.path)
+		removeWAL(db.path)
 	}
 	w.f.Close()
 	db.wal = nil
+}
+
+// removeWAL deletes a log whose commits are all in the flushed data file,
+// and flushes the directory: a log that came back after a crash would be
+// replayed over whatever the data file holds by then.
+func removeWAL(path string) {
+	if os.Remove(walPath(path)) == nil {
+		syncDir(filepath.Dir(path))
+	}
 }
 
 // walRecord is one commit read back from the log.

@@ -269,3 +269,36 @@ func TestFaultLog(t *testing.T) {
 		})
 	}
 }
+
+// TestLogThenNoLog: a crashed database reopened without the log (NoSync)
+// is replayed, takes commits that bypass the log, and reopens with the
+// log again at those commits: the old log is gone, not replayed over
+// them.
+func TestLogThenNoLog(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
+		t.Fatal(err)
+	}
+	cp := copyFiles(t, path)
+	nolog := logOpts()
+	nolog.NoSync = true
+	c := relReopen(t, cp, nolog)
+	relExpect(t, c, m, "replayed without the log")
+	for i := range 5 {
+		if err := relCommit(c, m, relFill("b", i, 1, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash: no Close.
+	cp2 := filepath.Join(t.TempDir(), "again.db")
+	b, _ := os.ReadFile(cp)
+	os.WriteFile(cp2, b, 0o600)
+	if _, err := os.Stat(cp + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the replayed log is still there: %v", err)
+	}
+	c.Close()
+	d := relReopen(t, cp2, logOpts())
+	relExpect(t, d, m, "reopened with the log")
+	d.Close()
+}
