@@ -36,6 +36,7 @@ type DB struct {
 	fileSize int64
 	free     *freelist
 	failed   error // a flush failed: refuse writes until reopened
+	wal      *wal  // the write-ahead log (nil: commits flush the data file)
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.
@@ -174,6 +175,26 @@ func (db *DB) open() error {
 	if err != nil {
 		return err
 	}
+	if !db.opts.ReadOnly {
+		// Commits the log holds that the data file may have lost go
+		// back in before anything reads it.
+		if n, err := db.replayWAL(metas, ps); err != nil {
+			return err
+		} else if n > 0 {
+			if fi, err = db.file.Stat(); err != nil {
+				return fmt.Errorf("mapkv: stat: %w", err)
+			}
+			db.fileSize = fi.Size()
+			if metas, ps, err = db.readMetas(); err != nil {
+				return err
+			}
+		}
+	} else if walPending(db.path) && (db.lf == nil || !db.lf.writerAlive()) {
+		// A live writer has every logged commit in the page cache; with
+		// none, only replaying the log (which needs write access) makes
+		// the data file whole.
+		return fmt.Errorf("%w: %s holds commits not yet in %s; open it read-write once to replay them", ErrRecoveryNeeded, walPath(db.path), db.path)
+	}
 	db.pageSize = ps
 	reserve := db.opts.MaxSize
 	if min := 2 * db.fileSize; reserve < min {
@@ -234,6 +255,12 @@ func (db *DB) open() error {
 	db.free = newFreelist(db.pageSize)
 	db.free.load(free.runs, free.chunks)
 	db.publish(meta)
+	if !db.opts.NoSync && !db.opts.WriteMap && db.opts.WALSize > 0 {
+		return db.openWAL()
+	}
+	// Not using the log: one left by an earlier writer (replayed above,
+	// or empty) must not outlive commits that bypass it.
+	removeWAL(db.path)
 	return nil
 }
 
@@ -443,7 +470,8 @@ func (db *DB) Path() string { return db.path }
 
 // Close waits for the open write transaction, if any, closes the file and
 // unmaps it. Read transactions still open keep their mapping until they
-// end. Close is idempotent.
+// end. Close is idempotent. On a writable handle with much free space,
+// Close first shrinks the file (see Shrink).
 func (db *DB) Close() error {
 	db.shrinkOnClose()
 	db.writeMu.Lock()
@@ -453,6 +481,9 @@ func (db *DB) Close() error {
 		db.stateMu.Unlock()
 		return nil
 	}
+	db.stateMu.Unlock()
+	db.closeWAL()
+	db.stateMu.Lock()
 	db.closed = true
 	st := db.state
 	db.stateMu.Unlock()
@@ -731,12 +762,10 @@ func (db *DB) grow(need int64, tx *Tx) error {
 	if need <= db.fileSize {
 		return nil
 	}
-	size := db.fileSize
-	for size < need {
-		step := min(max(size, db.opts.InitialSize), db.opts.GrowStep)
-		size += step
-	}
-	size = roundUp(size, int64(db.pageSize))
+	// Room beyond what is needed, so that a file growing page by page is
+	// not extended at every commit; shrink leaves the same room, so a
+	// commit never cuts what the one before it added.
+	size := roundUp(need+db.headroom(need), int64(db.pageSize))
 	if size > db.reserved() {
 		if err := db.remap(size, tx); err != nil {
 			return err
@@ -752,6 +781,13 @@ func (db *DB) grow(need int64, tx *Tx) error {
 	}
 	db.fileSize = size
 	return nil
+}
+
+// headroom is the free room the file keeps beyond used bytes while the
+// DB is open: an eighth of it, at least Options.InitialSize, at most
+// Options.GrowStep.
+func (db *DB) headroom(used int64) int64 {
+	return min(max(used/8, db.opts.InitialSize), db.opts.GrowStep)
 }
 
 // remap reserves a larger range for a file that outgrew its reservation.
@@ -803,11 +839,12 @@ func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 // reserved returns the address space of the current mapping. Writer only.
 func (db *DB) reserved() int64 { return int64(len(db.stateData())) }
 
-// shrinkOnClose commits once more, changing nothing, when enough pages
-// are free or pending that the file could end much sooner: pages freed by
-// the last commit cannot be cut off by that commit (the meta before it
-// still names them), only by a later one. Errors are ignored: the file
-// just stays longer.
+// shrinkOnClose runs Shrink when enough pages are free or pending that
+// the file could end much sooner: it moves the nodes near the end of the
+// file down (if that cuts at least an eighth of the file) and commits
+// twice more, since pages freed by a commit cannot
+// be cut off by that commit (the meta before it still names them), only
+// by a later one. Errors are ignored: the file just stays longer.
 func (db *DB) shrinkOnClose() {
 	if db.opts.ReadOnly {
 		return
@@ -819,17 +856,6 @@ func (db *DB) shrinkOnClose() {
 	if !ok {
 		return
 	}
-	// Two commits: the first frees the tail; the file is cut only to
-	// where the previous commit's pages end (see shrink), so the second
-	// makes that the first commit's.
-	for i := 0; i < 2; i++ {
-		tx, err := db.Begin(true)
-		if err != nil {
-			return
-		}
-		tx.force = true
-		if tx.Commit() != nil {
-			return
-		}
-	}
+	// Move what lies near the end of the file down, then cut the tail.
+	db.moveAndCut(8) //nolint:errcheck // a failed shrink leaves a longer file, nothing worse
 }

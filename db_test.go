@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -213,6 +215,15 @@ func runModel(t *testing.T, pageSize, maxVal, steps int, seed uint64, writeMap .
 			}
 			if db, err = mapkv.Open(path, opts); err != nil {
 				t.Fatalf("step %d: reopen: %v", step, err)
+			}
+			mustCheck(t, db)
+			continue
+		case 1: // move the tail down and cut it, as Close does
+			if _, err := db.Shrink(); err != nil {
+				t.Fatalf("step %d: shrink: %v", step, err)
+			}
+			if err := db.View(func(tx *mapkv.Tx) error { compareTx(t, tx, committed); return nil }); err != nil {
+				t.Fatal(err)
 			}
 			mustCheck(t, db)
 			continue
@@ -498,4 +509,177 @@ func fileSize(t testing.TB, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// shrinkFixture fills a database with values, overflow values and a nested
+// bucket, then deletes most of it, so that much of the file is free and
+// live nodes remain near its end. It returns what is left.
+func shrinkFixture(t *testing.T, db *mapkv.DB) map[string]string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 5))
+	want := map[string]string{}
+	err := db.Update(func(tx *mapkv.Tx) error {
+		a, err := tx.CreateBucket([]byte("a"))
+		if err != nil {
+			return err
+		}
+		n, err := a.CreateBucket([]byte("nested"))
+		if err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 20000 {
+			k, v := fmt.Sprintf("k%06d", rng.IntN(1e6)), string(randBytes(rng, 100))
+			want["a/"+k] = v
+			if err := a.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+			if i%10 == 0 {
+				want["a/nested/"+k] = v
+				if err := n.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+			if i%400 == 0 {
+				v := string(randBytes(rng, 10000))
+				want["b/"+k] = v
+				if err := b.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Delete in several commits, as an application would.
+	keys := slices.Sorted(maps.Keys(want))
+	rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	del := keys[:len(keys)*9/10]
+	for len(del) > 0 {
+		chunk := del[:min(len(del), 3000)]
+		del = del[len(chunk):]
+		err := db.Update(func(tx *mapkv.Tx) error {
+			for _, p := range chunk {
+				parts := strings.Split(p, "/")
+				b := tx.Bucket([]byte(parts[0]))
+				for _, name := range parts[1 : len(parts)-1] {
+					b = b.Bucket([]byte(name))
+				}
+				if err := b.Delete([]byte(parts[len(parts)-1])); err != nil {
+					return err
+				}
+				delete(want, p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return want
+}
+
+// dumpAll returns every value in db by bucket path and key.
+func dumpAll(t *testing.T, db *mapkv.DB) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	var walk func(prefix string, b *mapkv.Bucket) error
+	walk = func(prefix string, b *mapkv.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return walk(prefix+string(k)+"/", b.Bucket(k))
+			}
+			got[prefix+string(k)] = string(v)
+			return nil
+		})
+	}
+	err := db.View(func(tx *mapkv.Tx) error {
+		return tx.ForEachBucket(func(name []byte, b *mapkv.Bucket) error { return walk(string(name)+"/", b) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestShrinkMovesTheTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shrink.db")
+	opts := &mapkv.Options{NoSync: true, ShrinkThreshold: 64 << 10}
+	db := mustOpen(t, path, opts)
+	want := shrinkFixture(t, db)
+	full := fileSize(t, path)
+
+	// A reader open across Shrink keeps its state, and the file is not
+	// cut beneath it.
+	rtx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Shrink(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSize(t, path); got < rtx.Size() {
+		t.Fatalf("file cut to %d bytes beneath a reader of a %d-byte image", got, rtx.Size())
+	}
+	var buf bytes.Buffer
+	if _, err := rtx.WriteTo(&buf); err != nil {
+		t.Fatalf("reader's snapshot after Shrink: %v", err)
+	}
+	rtx.Rollback()
+
+	cut, err := db.Shrink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := fileSize(t, path)
+	if cut <= 0 || small > full/3 {
+		t.Fatalf("Shrink cut %d bytes: file %d -> %d bytes, want at most a third", cut, full, small)
+	}
+	mustCheck(t, db)
+	if got := dumpAll(t, db); !maps.Equal(got, want) {
+		t.Fatalf("after Shrink: %d entries, want %d", len(got), len(want))
+	}
+	// Little more to gain: a second Shrink cuts at most a little.
+	if cut2, err := db.Shrink(); err != nil || cut2 > cut/10 {
+		t.Fatalf("second Shrink: cut %d after %d, %v", cut2, cut, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = mustOpen(t, path, opts)
+	defer db.Close()
+	mustCheck(t, db)
+	if got := dumpAll(t, db); !maps.Equal(got, want) {
+		t.Fatalf("after reopening: %d entries, want %d", len(got), len(want))
+	}
+}
+
+func TestCloseShrinks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "close.db")
+	opts := &mapkv.Options{NoSync: true, ShrinkThreshold: 64 << 10}
+	db := mustOpen(t, path, opts)
+	want := shrinkFixture(t, db)
+	full := fileSize(t, path)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSize(t, path); got > full/3 {
+		t.Fatalf("Close left %d bytes of %d, want at most a third", got, full)
+	}
+	db = mustOpen(t, path, opts)
+	defer db.Close()
+	mustCheck(t, db)
+	if got := dumpAll(t, db); !maps.Equal(got, want) {
+		t.Fatalf("after Close: %d entries, want %d", len(got), len(want))
+	}
+	ro := mustOpen(t, path, &mapkv.Options{ReadOnly: true})
+	defer ro.Close()
+	if _, err := ro.Shrink(); !errors.Is(err, mapkv.ErrDatabaseReadOnly) {
+		t.Fatalf("Shrink on a read-only handle: %v", err)
+	}
 }

@@ -36,8 +36,15 @@
 // carries its page id, the txid that wrote it and an xxhash64 checksum;
 // branch entries carry their child's txid too.
 //
-// A commit costs one flush (fdatasync). The meta records how many nodes
-// the transaction wrote and a hash of their checksums; Open uses the
+// A commit costs one flush (fdatasync). A small commit writes its nodes
+// and meta as one record to the write-ahead log, path + "-wal", and
+// flushes only the log; it then writes the same bytes to the data file
+// without flushing it, so readers, other processes and snapshots keep
+// reading the data file. The data file is flushed when the log is full,
+// before a commit too large for the log, and at Close; after a crash, a
+// read-write Open replays the log into it (Options.WALSize). A large
+// commit writes the data file directly: its meta records how many nodes
+// the transaction wrote and a hash of their checksums, Open uses the
 // newest meta only if the nodes it names all verify, and falls back to
 // the previous meta, whose pages the commit never touched, otherwise.
 // Very large commits (Options.SyncThreshold) flush data and meta
@@ -50,7 +57,8 @@
 // grows beneath it without remapping, so readers never block the writer
 // and the writer never blocks readers. Pages freed by a commit are reused
 // once no reader can see them, lowest first, and a large free tail is cut
-// off the file.
+// off the file; DB.Shrink (and Close, when worthwhile) first moves the
+// nodes near the end of the file into free pages below.
 //
 // A damaged file gives errors wrapping ErrCorrupt, never a panic: from
 // Open, from View and Update (a read that meets damage returns nil and

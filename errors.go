@@ -41,6 +41,11 @@ var (
 	// ErrCorrupt marks damage found in the file: a bad checksum, a page
 	// outside the file, a broken tree. It is wrapped with where and what.
 	ErrCorrupt = errors.New("mapkv: database corrupt")
+	// ErrRecoveryNeeded is returned by a read-only Open when the
+	// write-ahead log holds commits that only a read-write Open can
+	// replay into the data file (the writer stopped without Close and no
+	// writer is running).
+	ErrRecoveryNeeded = errors.New("mapkv: database needs recovery")
 	// ErrFailed is returned by write operations after a flush of the file
 	// failed: the state of the file on disk is unknown until the database
 	// is reopened, so no further commit is attempted.

@@ -48,3 +48,12 @@ func SetOpenSyncHook(h func(db *DB, real func() error) error) (restore func()) {
 	hooks.openSync = h
 	return func() { hooks.openSync = old }
 }
+
+// SetLogHooks installs hooks on the write-ahead log: write runs before a
+// record is written (an error stands for the write failing), sync in
+// place of the log's flush. Nil means none.
+func SetLogHooks(write func(db *DB, off int64, n int) error, sync func(db *DB, real func() error) error) (restore func()) {
+	ow, os := hooks.walWrite, hooks.walSync
+	hooks.walWrite, hooks.walSync = write, sync
+	return func() { hooks.walWrite, hooks.walSync = ow, os }
+}

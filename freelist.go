@@ -223,6 +223,37 @@ func (f *freelist) tail(hwm page.ID) (page.Run, bool) {
 	return page.Run{}, false
 }
 
+// cutoff returns the lowest page x such that the pages in use at or past
+// x fit, with slack, into the free pages below x: moving them there would
+// free everything from x to hwm. ok is false unless that frees at least
+// min pages beyond the free tail the file already has (which a commit
+// cuts anyway).
+func (f *freelist) cutoff(hwm page.ID, min uint64) (x page.ID, ok bool) {
+	tailFree := uint64(0)
+	if r, ok := f.tail(hwm); ok {
+		tailFree = r.Len
+	}
+	end := hwm - page.ID(tailFree) // the used part ends here
+	var below uint64               // free pages below the run being looked at
+	x = end
+	f.free.Ascend(func(r page.Run) bool {
+		if r.Start >= end {
+			return false
+		}
+		used := uint64(end-r.Start) - (f.nfree - tailFree - below)
+		// Slack: the commit also rewrites the branches above the moved
+		// nodes and the free-list chunks, and what it frees stays
+		// pending until it ends.
+		if below >= used+used/8+64 {
+			x = r.Start
+			return false
+		}
+		below += r.Len
+		return true
+	})
+	return x, uint64(end-x) >= min && x < end
+}
+
 // remove takes a run out of the free set (a truncated tail).
 func (f *freelist) remove(r page.Run) {
 	if _, ok := f.free.Delete(r); ok {

@@ -15,6 +15,11 @@ type faultHooks struct {
 	// write runs before the pages of a commit are written at off (n
 	// bytes); an error stands for the write failing.
 	write func(db *DB, off int64, n int) error
+	// walWrite runs before a record of n bytes is written to the log at
+	// off; an error stands for the write failing.
+	walWrite func(db *DB, off int64, n int) error
+	// walSync runs in place of the flush of the log; real does it.
+	walSync func(db *DB, real func() error) error
 	// openSync runs in place of the flush Open makes of the file it is
 	// about to build on; real does it.
 	openSync func(db *DB, real func() error) error

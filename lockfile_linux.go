@@ -22,7 +22,9 @@ import (
 // table of reader slots, one cache line each:
 //
 //	header (64 bytes): magic u32 "MKVL", version u32, slot count u32, pad,
-//	                   latest committed txid u64 (published by the writer)
+//	                   latest committed txid u64 (published by the writer),
+//	                   slots ever claimed u64 (slots are claimed lowest
+//	                   first; the writer reads only these)
 //	slot i (64 bytes at 64+64*i): owner pid u64, txid being read u64 (0: idle)
 //
 // A reader process claims slots once (an OFD write lock on the slot's first
@@ -40,7 +42,7 @@ import (
 // the state it reads.
 const (
 	lockMagic      = 0x4c564b4d // "MKVL"
-	lockVersion    = 1
+	lockVersion    = 2
 	lockHeaderSize = 64
 	lockSlotSize   = 64
 	lockWriterByte = 0
@@ -208,6 +210,9 @@ func (lf *lockFile) lockWriter(timeout time.Duration) error {
 	}
 }
 
+// writerAlive reports whether a process holds the writer lock.
+func (lf *lockFile) writerAlive() bool { return ofdHeld(lf.f, lockWriterByte) }
+
 // acquire returns a slot this handle owns, claiming a new one if none is
 // idle. Only a claim makes system calls.
 func (lf *lockFile) acquire() (int, error) {
@@ -228,7 +233,14 @@ func (lf *lockFile) acquire() (int, error) {
 		if err := lf.lock(int64(slotOff(i)), true, false); err != nil {
 			continue
 		}
-		// Ours now; whatever it held belonged to a dead process.
+		// Ours now; whatever it held belonged to a dead process. Raise
+		// the claimed count before the slot is ever announced in.
+		for {
+			n := atomic.LoadUint64(lf.word(24))
+			if n > uint64(i) || atomic.CompareAndSwapUint64(lf.word(24), n, uint64(i)+1) {
+				break
+			}
+		}
 		atomic.StoreUint64(lf.slotTx(i), 0)
 		atomic.StoreUint64(lf.slotPid(i), lf.pid)
 		lf.owned[i] = true
@@ -257,7 +269,7 @@ func (lf *lockFile) oldest() (page.TxID, bool) {
 	now := time.Now()
 	lf.mu.Lock()
 	defer lf.mu.Unlock()
-	for i := 0; i < lf.nslots; i++ {
+	for i := 0; i < lf.claimed(); i++ {
 		t := page.TxID(atomic.LoadUint64(lf.slotTx(i)))
 		if t == 0 || lf.owned[i] {
 			continue
@@ -278,10 +290,15 @@ func (lf *lockFile) oldest() (page.TxID, bool) {
 	return min, found
 }
 
+// claimed returns how many slots, from the first, have ever been claimed.
+func (lf *lockFile) claimed() int {
+	return int(min(atomic.LoadUint64(lf.word(24)), uint64(lf.nslots)))
+}
+
 // slots lists the reader slots in use: pid and txid.
 func (lf *lockFile) slots() []ReaderStat {
 	var out []ReaderStat
-	for i := 0; i < lf.nslots; i++ {
+	for i := 0; i < lf.claimed(); i++ {
 		if t := atomic.LoadUint64(lf.slotTx(i)); t != 0 {
 			out = append(out, ReaderStat{TxID: t, Count: 1, PID: int(atomic.LoadUint64(lf.slotPid(i)))})
 		}

@@ -23,6 +23,7 @@ func openLockFile(string, os.FileMode, int) (*lockFile, error) { return nil, err
 func (lf *lockFile) txid() page.TxID                           { return 0 }
 func (lf *lockFile) publish(page.TxID)                         {}
 func (lf *lockFile) lockWriter(time.Duration) error            { return nil }
+func (lf *lockFile) writerAlive() bool                         { return false }
 func (lf *lockFile) acquire() (int, error)                     { return 0, nil }
 func (lf *lockFile) release(int)                               {}
 func (lf *lockFile) announce(int, page.TxID)                   {}

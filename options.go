@@ -33,8 +33,11 @@ type Options struct {
 	Timeout time.Duration
 	// InitialSize is the size a new file starts with. Default 1 MiB.
 	InitialSize int64
-	// GrowStep caps how much the file grows at once; below it the file
-	// doubles. Default 1 GiB.
+	// GrowStep caps the free room the file keeps past its last used page:
+	// when it must grow, it grows by an eighth of what it needs (at least
+	// InitialSize, at most GrowStep), and commits cut the file only when
+	// more than that room and ShrinkThreshold lie free at its end.
+	// Default 1 GiB.
 	GrowStep int64
 	// FileMode is the permission of a new file. Default 0o600.
 	FileMode os.FileMode
@@ -48,8 +51,18 @@ type Options struct {
 	// above which a commit flushes data and meta separately (two syncs)
 	// so that Open need not re-verify a huge commit. Default 64 MiB.
 	SyncThreshold int64
+	// WALSize is the size of the write-ahead log, path + "-wal", in bytes.
+	// A commit that writes up to a quarter of it is made durable by one
+	// write and one flush of the log instead of a flush of its scattered
+	// pages in the data file; the data file is flushed when the log is
+	// full and at Close, which removes the log. Default 8 MiB; -1 turns
+	// the log off (every commit flushes the data file). The log is not
+	// used with NoSync or WriteMap.
+	WALSize int64
 	// ShrinkThreshold is the free space at the end of the file, in bytes,
-	// above which a commit truncates the file. Default 4 MiB.
+	// above which a commit truncates the file, and the free space in the
+	// whole file above which Close moves nodes down to cut it (see
+	// DB.Shrink). Default 4 MiB.
 	ShrinkThreshold int64
 	// WriteMap makes commits write pages through a writable shared mapping
 	// of the file and flush them with msync, as LMDB's MDB_WRITEMAP does.
@@ -113,6 +126,14 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.MaxReaders == 0 {
 		r.MaxReaders = 1024
+	}
+	switch {
+	case r.WALSize == 0:
+		r.WALSize = 8 << 20
+	case r.WALSize == -1:
+		r.WALSize = 0
+	case r.WALSize < 64<<10:
+		return r, fmt.Errorf("%w: WALSize %d (at least 64 KiB, or -1 for none)", ErrInvalidOptions, r.WALSize)
 	}
 	if r.ShrinkThreshold == 0 {
 		r.ShrinkThreshold = 4 << 20

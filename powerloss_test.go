@@ -467,7 +467,8 @@ var errPowerCut = errors.New("simulated power cut")
 // relDisk is the durable state of one database file.
 type relDisk struct {
 	path   string
-	shadow []byte // durable bytes; len(shadow) is the durable size
+	shadow []byte   // durable bytes; len(shadow) is the durable size
+	wal    *relDisk // the data file's write-ahead log, if it has one
 }
 
 // crash modes for a cut inside a flush
@@ -553,7 +554,8 @@ type relSim struct {
 	crashed bool
 	cut     relCut
 	img     []byte
-	err     error // an unexpected failure inside a hook
+	walImg  []byte // the log's image at the cut (nil: no log)
+	err     error  // an unexpected failure inside a hook
 	osPage  int64
 }
 
@@ -562,7 +564,11 @@ func (s *relSim) register(db *mapkv.DB, path string) error {
 	if err != nil {
 		return err
 	}
-	s.disks[db] = &relDisk{path: path, shadow: b}
+	d := &relDisk{path: path, shadow: b}
+	if w, err := os.ReadFile(path + "-wal"); err == nil {
+		d.wal = &relDisk{path: path + "-wal", shadow: w}
+	}
+	s.disks[db] = d
 	return nil
 }
 
@@ -591,8 +597,86 @@ func (s *relSim) powerCut(d *relDisk, c relCut) error {
 	c.sizeChoice = s.rng.IntN(2) == 0
 	s.cut = c
 	s.img = d.image(live, c, s.rng)
+	s.walImg = nil
+	if d.wal != nil {
+		// The log loses what it had not flushed, as the data file does.
+		wl, err := os.ReadFile(d.wal.path)
+		if err != nil {
+			return s.fail(err)
+		}
+		s.walImg = d.wal.image(wl, relCut{mode: cutIdle, pNew: c.pNew, sizeChoice: c.sizeChoice}, s.rng)
+	}
 	s.crashed = true
 	return errPowerCut
+}
+
+// walCut is powerCut for a cut inside a flush of the log: the log is torn
+// by the rule of c, the data file loses what it had not flushed.
+func (s *relSim) walCut(d *relDisk, c relCut) error {
+	live, err := os.ReadFile(d.path)
+	if err != nil {
+		return s.fail(err)
+	}
+	wl, err := os.ReadFile(d.wal.path)
+	if err != nil {
+		return s.fail(err)
+	}
+	if c.mode == cutPrefix || c.mode == cutSuffix {
+		n := 0
+		for a := int64(0); a < int64(len(wl)); a += relSector {
+			b := min(a+relSector, int64(len(wl)))
+			if a >= int64(len(d.wal.shadow)) || !bytes.Equal(wl[a:b], d.wal.shadow[a:min(b, int64(len(d.wal.shadow)))]) {
+				n++
+			}
+		}
+		c.cut = s.rng.IntN(n + 1)
+	}
+	c.sizeChoice = s.rng.IntN(2) == 0
+	c.flushLo, c.flushHi = 0, int64(len(wl))
+	s.cut = c
+	s.walImg = d.wal.image(wl, c, s.rng)
+	s.img = d.image(live, relCut{mode: cutIdle, pNew: c.pNew, sizeChoice: c.sizeChoice}, s.rng)
+	s.crashed = true
+	return errPowerCut
+}
+
+// walSync stands in for the flush of the log.
+func (s *relSim) walSync(db *mapkv.DB, real func() error) error {
+	d := s.disks[db]
+	if d == nil || d.wal == nil {
+		return real()
+	}
+	if s.crashed {
+		return errPowerCut
+	}
+	s.events++
+	if s.events == s.crashAt {
+		c := relCut{pNew: s.pickP()}
+		switch r := s.rng.IntN(100); {
+		case r < 20:
+			c.mode = cutBefore
+		case r < 40:
+			c.mode = cutAfter
+			if err := real(); err != nil {
+				return s.fail(err)
+			}
+			if err := d.wal.synced(0, 1<<62); err != nil {
+				return s.fail(err)
+			}
+		case r < 60:
+			c.mode = cutRandom
+			c.pNew = 0.05 + 0.9*s.rng.Float64()
+		case r < 80:
+			c.mode = cutPrefix
+		default:
+			c.mode = cutSuffix
+		}
+		return s.walCut(d, c)
+	}
+	if err := real(); err != nil {
+		return s.fail(err)
+	}
+	return d.wal.synced(0, 1<<62)
 }
 
 func (s *relSim) pickP() float64 {
@@ -712,6 +796,7 @@ func relPowerOpts(rng *rand.Rand) (*mapkv.Options, string) {
 		o.InitialSize = 16384
 	}
 	o.GrowStep = []int64{4096, 16384, 65536}[rng.IntN(3)]
+	o.WALSize = []int64{-1, 64 << 10, 256 << 10}[rng.IntN(3)]
 	o.ShrinkThreshold = []int64{8192, 65536, 0}[rng.IntN(3)]
 	var name string
 	switch rng.IntN(3) {
@@ -728,10 +813,13 @@ func relPowerOpts(rng *rand.Rand) (*mapkv.Options, string) {
 		o.MaxSize = 64 << 10 // outgrow the reservation: remaps
 		name += "+remap"
 	}
-	if rng.IntN(2) == 0 {
+	switch {
+	case rng.IntN(2) == 0:
 		o.WriteMap = true // pages written through the mapping, msync
 		name = "writemap/" + name
-	} else {
+	case o.WALSize > 0:
+		name = "pwrite+log/" + name // small commits through the log
+	default:
 		name = "pwrite/" + name
 	}
 	return o, name
@@ -747,6 +835,8 @@ func TestPowerLoss(t *testing.T) {
 	sim := &relSim{disks: map[*mapkv.DB]*relDisk{}, osPage: int64(os.Getpagesize())}
 	restore := mapkv.SetFaultHooks(sim.sync, sim.grow, nil)
 	defer restore()
+	restoreLog := mapkv.SetLogHooks(nil, sim.walSync)
+	defer restoreLog()
 
 	tally := &relTally{byConfig: map[string]int{}}
 	start := time.Now()
@@ -800,7 +890,7 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 			return false
 		}
 		commits := 1 + rng.IntN(30)
-		sim.events, sim.crashed, sim.err, sim.img = 0, false, nil, nil
+		sim.events, sim.crashed, sim.err, sim.img, sim.walImg = 0, false, nil, nil, nil
 		sim.crashAt = 1 + rng.IntN(2*commits+2)
 		var readers []*mapkv.Tx
 		inflight := acked
@@ -814,6 +904,19 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 			if len(readers) > 0 && rng.IntN(3) == 0 {
 				readers[0].Rollback()
 				readers = readers[1:]
+			}
+			if rng.IntN(8) == 0 {
+				// Shrink's commits change no data: a cut inside them
+				// must leave the acknowledged state.
+				inflight = acked
+				if _, err := db.Shrink(); err != nil {
+					if sim.crashed && errors.Is(err, errPowerCut) {
+						crashedInCommit = true
+						break
+					}
+					t.Errorf("seed %d life %d: shrink: %v (hook error: %v)", seed, life, err, sim.err)
+					return false
+				}
 			}
 			ops := relGenCommit(rng, maxLarge)
 			inflight = acked.clone()
@@ -854,6 +957,11 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 		path = filepath.Join(dir, fmt.Sprintf("life%d.db", life+1))
 		if err := os.WriteFile(path, sim.img, 0o600); err != nil {
 			t.Fatal(err)
+		}
+		if sim.walImg != nil {
+			if err := os.WriteFile(path+"-wal", sim.walImg, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		why := fmt.Sprintf("seed %d life %d, cut %s (event %d, flush [%d,%d), p %.2f, live size chosen %v, cut %d, in commit %v, config %s)",
 			seed, life, cutNames[sim.cut.mode], sim.crashAt, sim.cut.flushLo, sim.cut.flushHi, sim.cut.pNew, sim.cut.sizeChoice, sim.cut.cut, crashedInCommit, cfg)

@@ -36,7 +36,8 @@ type Tx struct {
 	closed   bool
 	err      error // first corruption met by a read; returned by View/Update
 	slot     int   // reader slot in the lock file + 1 (0: none)
-	force    bool  // commit even without changes (to cut the file's tail)
+	force    bool  // commit even without changes, and cut the file's free tail to the page (Shrink)
+	lowFirst bool  // allocate the lowest free pages, never runs (Shrink)
 
 	// write transactions only
 	freeRoots []freeRoot     // trees of buckets deleted in this tx
@@ -250,7 +251,7 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) commit() error {
 	db := tx.db
 	txid := tx.meta.TxID + 1
-	a := &txAlloc{tx: tx, fresh: map[page.ID]uint64{}, hwm: page.ID(tx.meta.PgCount)}
+	a := &txAlloc{tx: tx, fresh: map[page.ID]uint64{}, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst}
 	tx.alloc = a
 	if !db.opts.WriteMap {
 		a.bufs = map[page.ID][]byte{}
@@ -293,6 +294,31 @@ func (tx *Tx) commit() error {
 		meta.CommitHash = page.CommitMix(meta.CommitHash, id, sum)
 	}
 	ps := int64(db.pageSize)
+	slot := int64(txid % 2)
+	if db.wal.fits(len(a.bufs), a.written) {
+		// Durable once in the log; the data file is written but not
+		// flushed (see wal.go). Its nodes go first, to free pages no
+		// meta names: if that write fails, nothing is committed.
+		if err := a.writeFresh(); err != nil {
+			return err
+		}
+		buf := make([]byte, page.MetaSize)
+		page.PutMeta(buf, page.ID(slot), &meta)
+		if err := db.walAppend(a, buf, txid); err != nil {
+			return err
+		}
+		if _, err := db.file.WriteAt(buf, slot*ps); err != nil {
+			db.failed = err
+			return fmt.Errorf("mapkv: write meta %s: %w", db.path, err)
+		}
+		return tx.published(meta, hwm)
+	}
+	// A commit too large for the log writes the data file directly; what
+	// the log holds must be in the data file for good first, or replaying
+	// it after a crash would write over this commit's pages.
+	if err := db.checkpoint(); err != nil {
+		return err
+	}
 	if err := a.writeFresh(); err != nil {
 		return err
 	}
@@ -304,7 +330,6 @@ func (tx *Tx) commit() error {
 		}
 		meta.Flags |= page.MetaSynced
 	}
-	slot := int64(txid % 2)
 	if db.opts.WriteMap {
 		page.PutMeta(db.rw.Data[slot*ps:(slot+1)*ps], page.ID(slot), &meta)
 	} else {
@@ -324,16 +349,23 @@ func (tx *Tx) commit() error {
 			return err
 		}
 	}
+	return tx.published(meta, hwm)
+}
+
+// published makes the committed meta the one new transactions see, then
+// cuts the file's free tail.
+func (tx *Tx) published(meta page.Meta, hwm page.ID) error {
+	db := tx.db
 	db.publish(meta)
 	if db.lf != nil {
-		db.lf.publish(txid)
+		db.lf.publish(meta.TxID)
 	}
 	// fix(reliability): cut the file only once the new state is
 	// published. Cut before, readers that began in between (all those
 	// that waited for stateMu while shrink held it) read the old state,
 	// whose image runs past the new end: their WriteTo faulted with
 	// "file truncated by another process".
-	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), txid)
+	db.shrink(max(hwm, page.ID(tx.meta.PgCount)), meta.TxID, tx.force)
 	return nil
 }
 
@@ -365,11 +397,17 @@ func (db *DB) sync(off, end int64) error {
 // large. The caller passes the larger of the new and the previous commit's
 // page counts, so that the previous meta, the fallback if the newest is
 // ever found damaged, still names pages inside the file: the file ends up
-// short one commit later. Failure is harmless (the file stays longer), so
-// it is ignored.
-func (db *DB) shrink(hwm page.ID, txid page.TxID) {
-	used := roundUp(int64(hwm)*int64(db.pageSize), int64(db.pageSize))
-	keep := max(used, roundUp(db.opts.InitialSize, int64(db.pageSize)))
+// short one commit later. An ordinary commit leaves the same room past the
+// last used page that grow adds (see headroom); exact (Shrink's commits)
+// cuts to the page. Failure is harmless (the file stays longer), so it is
+// ignored.
+func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
+	used := int64(hwm) * int64(db.pageSize)
+	keep := used
+	if !exact {
+		keep = roundUp(used+db.headroom(used), int64(db.pageSize))
+	}
+	keep = max(keep, roundUp(db.opts.InitialSize, int64(db.pageSize)))
 	if db.fileSize-keep < db.opts.ShrinkThreshold {
 		return // the common case: nothing to cut, no reader to ask
 	}

@@ -60,6 +60,12 @@ func openError(path string, err error, g *globals) error {
 			err: err,
 		}
 	}
+	if errors.Is(err, mapkv.ErrRecoveryNeeded) {
+		return &wrapped{
+			msg: fmt.Sprintf("%s: needs recovery: a writer stopped without closing it and left commits in %s-wal; run \"mapkv recover %s\" (or start the application) to replay them", path, path, path),
+			err: err,
+		}
+	}
 	return err
 }
 

@@ -1,0 +1,418 @@
+package mapkv
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/mapkv/mapkv/mmap"
+	"github.com/mapkv/mapkv/page"
+)
+
+// The write-ahead log makes a small commit durable with one contiguous
+// write and one flush of a second file, path + "-wal", instead of a flush
+// of the data file that writes each of the commit's scattered pages (on
+// the disks measured, each scattered page costs the flush tens of
+// microseconds more than the same bytes in one run). The commit writes
+// its nodes and meta to the log, flushes the log, then writes the same
+// bytes to the data file without flushing it: readers, other processes
+// and snapshots read the data file (the page cache) as before. The data
+// file is flushed at a checkpoint, when the log is full, before a large
+// commit (which bypasses the log) and at Close; the log then starts over.
+//
+// After a crash, Open replays the log's records over the data file in
+// txid order. Replay is exact whatever the kernel wrote back meanwhile: a
+// page live in the last logged state was either written by a logged
+// commit (the log has its image) or is older than the checkpoint, and a
+// page is only reused once freed, so nothing since the checkpoint touched
+// it. The format is in page/FORMAT.md.
+const (
+	walMagic      = 0x4c41574d // "MWAL"
+	recMagic      = 0x4345524d // "MREC"
+	walVersion    = 1
+	walHeaderSize = 64
+	recFixed      = 32 + page.MetaSize // record header before its node list
+	recNodeSize   = 24                 // id, pages, checksum per node
+)
+
+// wal is the writer's handle on the log.
+type wal struct {
+	f    *os.File
+	path string
+	size int64 // capacity: the log starts over when a record would pass it
+	off  int64 // where the next record goes
+	// filled is how much of the file has been written (zeros ahead of the
+	// records): a record written there overwrites blocks the file system
+	// has allocated, while a write past it makes the flush journal the
+	// file's new blocks and size as well.
+	filled int64
+	salt   uint64 // the current generation: records of another are stale
+	pages  int    // data file page size
+}
+
+// walPath is the log beside the data file at path.
+func walPath(path string) string { return path + "-wal" }
+
+// empty reports whether the log holds no record since it started over.
+func (w *wal) empty() bool { return w == nil || w.off == walHeaderSize }
+
+// openWAL creates (or reuses) the writer's log. The directory is flushed
+// too: a log the disk has no name for could not be replayed.
+func (db *DB) openWAL() error {
+	p := walPath(db.path)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, db.opts.FileMode)
+	if err != nil {
+		return fmt.Errorf("mapkv: open log: %w", err)
+	}
+	w := &wal{f: f, path: p, size: db.opts.WALSize, pages: db.pageSize}
+	if fi, serr := f.Stat(); serr == nil {
+		w.filled = fi.Size()
+	}
+	db.wal = w
+	if err == nil {
+		err = w.restart(db, db.state.meta.TxID)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(p))
+	}
+	if err != nil {
+		db.wal = nil
+		f.Close()
+		return fmt.Errorf("mapkv: create log %s: %w", p, err)
+	}
+	return nil
+}
+
+// syncDir flushes a directory, so that the names of files made in it last.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// restart begins a new generation of the log: a header with a fresh salt
+// and the txid the data file is durable at, flushed before any record of
+// the generation is written. Records of the previous generation that
+// remain in the file no longer match the salt.
+func (w *wal) restart(db *DB, base page.TxID) error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	w.salt = binary.LittleEndian.Uint64(b[:]) | 1
+	h := make([]byte, walHeaderSize)
+	le := binary.LittleEndian
+	le.PutUint32(h[0:], walMagic)
+	le.PutUint32(h[4:], walVersion)
+	le.PutUint32(h[8:], uint32(w.pages))
+	le.PutUint64(h[16:], w.salt)
+	le.PutUint64(h[24:], uint64(base))
+	le.PutUint64(h[56:], xxhash.Sum64(h[:56]))
+	if _, err := w.f.WriteAt(h, 0); err != nil {
+		return err
+	}
+	w.off = walHeaderSize
+	w.filled = max(w.filled, walHeaderSize)
+	return db.walSync()
+}
+
+// walSync flushes the log.
+func (db *DB) walSync() error {
+	db.stats.syncN.Add(1)
+	real := func() error { return mmap.Datasync(db.wal.f) }
+	if hooks.walSync != nil {
+		return hooks.walSync(db, real)
+	}
+	return real()
+}
+
+// fits reports whether a commit writing n bytes of nodes goes through the
+// log: it must leave room for a few more (a larger commit writes the data
+// file directly, as a log record would only double its writes).
+func (w *wal) fits(nodes int, n int64) bool {
+	return w != nil && recFixed+int64(nodes)*recNodeSize+8+n <= w.size/4
+}
+
+// append writes one commit to the log and flushes it: the meta (as it
+// goes in its slot) and every node the commit wrote, with their
+// checksums. When the log is full it is checkpointed first.
+func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
+	w := db.wal
+	ids := make([]page.ID, 0, len(a.bufs))
+	var n int64
+	for id, b := range a.bufs {
+		ids = append(ids, id)
+		n += int64(len(b))
+	}
+	slices.Sort(ids)
+	hl := recFixed + len(ids)*recNodeSize + 8
+	if w.off+int64(hl)+n > w.size {
+		if err := db.checkpoint(); err != nil {
+			return err
+		}
+	}
+	le := binary.LittleEndian
+	h := make([]byte, hl)
+	le.PutUint32(h[0:], recMagic)
+	le.PutUint32(h[4:], uint32(len(ids)))
+	le.PutUint64(h[8:], w.salt)
+	le.PutUint64(h[16:], uint64(txid))
+	le.PutUint64(h[24:], uint64(hl)+uint64(n))
+	copy(h[32:], metaBuf)
+	p := recFixed
+	iov := make([][]byte, 0, len(ids)+1)
+	iov = append(iov, h)
+	for _, id := range ids {
+		b := a.bufs[id]
+		le.PutUint64(h[p:], uint64(id))
+		le.PutUint32(h[p+8:], uint32(len(b)/db.pageSize))
+		le.PutUint64(h[p+16:], a.fresh[id])
+		p += recNodeSize
+		iov = append(iov, b)
+	}
+	le.PutUint64(h[p:], xxhash.Sum64(h[:p]))
+	var err error
+	if end := w.off + int64(hl) + n; end > w.filled {
+		// Zeros ahead, a megabyte at a time: the first record in each
+		// pays for the allocation once, the next ones overwrite.
+		err = w.fill(min(w.size, roundUp(end, fillStep)))
+	}
+	if err == nil && hooks.walWrite != nil {
+		err = hooks.walWrite(db, w.off, hl+int(n))
+	}
+	if err == nil {
+		err = pwritev(w.f, iov, w.off)
+	}
+	if err == nil {
+		err = db.walSync()
+	}
+	if err != nil {
+		db.failed = err
+		return fmt.Errorf("mapkv: write log %s: %w", w.path, err)
+	}
+	w.off += int64(hl) + n
+	return nil
+}
+
+// fillStep is how far ahead of its records the log is written with zeros.
+const fillStep = 1 << 20
+
+// fill writes zeros from w.filled up to end.
+func (w *wal) fill(end int64) error {
+	zero := make([]byte, min(end-w.filled, fillStep))
+	for w.filled < end {
+		n, err := w.f.WriteAt(zero[:min(int64(len(zero)), end-w.filled)], w.filled)
+		w.filled += int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkpoint makes the data file durable up to the last commit and starts
+// the log over.
+func (db *DB) checkpoint() error {
+	if db.wal.empty() {
+		return nil
+	}
+	if err := db.sync(0, db.fileSize); err != nil {
+		return err
+	}
+	if err := db.wal.restart(db, db.state.meta.TxID); err != nil {
+		db.failed = err
+		return fmt.Errorf("mapkv: restart log %s: %w", db.wal.path, err)
+	}
+	return nil
+}
+
+// closeWAL checkpoints and removes the log (nothing in it is needed once
+// the data file is flushed).
+func (db *DB) closeWAL() {
+	w := db.wal
+	if w == nil {
+		return
+	}
+	if db.failed == nil && (w.empty() || db.sync(0, db.fileSize) == nil) {
+		removeWAL(db.path)
+	}
+	w.f.Close()
+	db.wal = nil
+}
+
+// removeWAL deletes a log whose commits are all in the flushed data file,
+// and flushes the directory: a log that came back after a crash would be
+// replayed over whatever the data file holds by then.
+func removeWAL(path string) {
+	if os.Remove(walPath(path)) == nil {
+		syncDir(filepath.Dir(path))
+	}
+}
+
+// walRecord is one commit read back from the log.
+type walRecord struct {
+	txid  page.TxID
+	meta  []byte
+	nodes []walNode
+}
+
+type walNode struct {
+	id   page.ID
+	data []byte
+}
+
+// walLog is what readWAL found: the generation's base txid, the page
+// size and the records.
+type walLog struct {
+	base     page.TxID
+	pageSize int
+	recs     []walRecord
+}
+
+// readWAL returns the records of the log at path that belong to its
+// current generation, in order, up to the first that is missing, torn or
+// out of sequence. A log that does not exist, or whose header does not
+// verify, holds none: the header is flushed before any record of its
+// generation is written.
+func readWAL(path string) (walLog, error) {
+	var l walLog
+	b, err := os.ReadFile(walPath(path))
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("mapkv: read log: %w", err)
+	}
+	le := binary.LittleEndian
+	if len(b) < walHeaderSize || le.Uint32(b) != walMagic || le.Uint32(b[4:]) != walVersion ||
+		le.Uint64(b[56:]) != xxhash.Sum64(b[:56]) {
+		return l, nil
+	}
+	l.pageSize = int(le.Uint32(b[8:]))
+	l.base = page.TxID(le.Uint64(b[24:]))
+	salt := le.Uint64(b[16:])
+	// The first record follows base, or the commits that went straight
+	// to the data file after it (durable before the record was written:
+	// see DB.checkpoint); the rest follow each other.
+	off := walHeaderSize
+	for {
+		r, n, ok := decodeRecord(b[off:], salt, l.pageSize)
+		if !ok || len(l.recs) == 0 && r.txid <= l.base || len(l.recs) > 0 && r.txid != l.recs[len(l.recs)-1].txid+1 {
+			return l, nil
+		}
+		l.recs = append(l.recs, r)
+		off += n
+	}
+}
+
+// decodeRecord decodes and verifies the record at the start of b.
+func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
+	le := binary.LittleEndian
+	var r walRecord
+	if len(b) < recFixed || le.Uint32(b) != recMagic || le.Uint64(b[8:]) != salt {
+		return r, 0, false
+	}
+	count := int(le.Uint32(b[4:]))
+	hl := recFixed + count*recNodeSize + 8
+	total := le.Uint64(b[24:])
+	if hl > len(b) || total > uint64(len(b)) || total < uint64(hl) ||
+		le.Uint64(b[hl-8:]) != xxhash.Sum64(b[:hl-8]) {
+		return r, 0, false
+	}
+	r.txid = page.TxID(le.Uint64(b[16:]))
+	r.meta = b[32 : 32+page.MetaSize]
+	if m, err := page.DecodeMeta(r.meta, page.ID(r.txid%2)); err != nil || m.TxID != r.txid || int(m.PageSize) != pageSize {
+		return r, 0, false
+	}
+	data := b[hl:total]
+	for i := range count {
+		e := b[recFixed+i*recNodeSize:]
+		id := page.ID(le.Uint64(e))
+		n := uint64(le.Uint32(e[8:])) * uint64(pageSize)
+		if n == 0 || n > uint64(len(data)) {
+			return r, 0, false
+		}
+		node := data[:n]
+		data = data[n:]
+		if page.Verify(node, id, r.txid) != nil || page.Checksum(node) != le.Uint64(e[16:]) {
+			return r, 0, false
+		}
+		r.nodes = append(r.nodes, walNode{id: id, data: node})
+	}
+	if len(data) != 0 {
+		return r, 0, false
+	}
+	return r, int(total), true
+}
+
+// replayWAL writes the log's records over the data file (before Open
+// reads the metas) and flushes it, so that the data file alone holds the
+// last logged commit. It reports how many commits it replayed. A log
+// that cannot belong to the file (another page size, or a generation
+// that does not fit the txids of its metas) is an error: nothing is
+// written.
+func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
+	l, err := readWAL(db.path)
+	if err != nil || len(l.recs) == 0 {
+		return 0, err
+	}
+	// The data file was flushed at base, and no meta is written to it
+	// before its record is in the log: its newest meta lies in between.
+	var newest page.TxID
+	for _, s := range slots {
+		if s.err == nil {
+			newest = max(newest, s.meta.TxID)
+		}
+	}
+	last := l.recs[len(l.recs)-1].txid
+	if l.pageSize != pageSize || newest < l.base || newest > last {
+		return 0, corrupt(db.path, fmt.Errorf("the log %s (page size %d, commits after tx %d up to tx %d) does not belong to the data file (page size %d, newest meta tx %d), or is damaged",
+			walPath(db.path), l.pageSize, l.base, last, pageSize, newest))
+	}
+	ps := int64(pageSize)
+	var end int64
+	for _, r := range l.recs {
+		for _, n := range r.nodes {
+			if _, err := db.file.WriteAt(n.data, int64(n.id)*ps); err != nil {
+				return 0, fmt.Errorf("mapkv: replay log: %w", err)
+			}
+		}
+		if _, err := db.file.WriteAt(r.meta, int64(r.txid%2)*ps); err != nil {
+			return 0, fmt.Errorf("mapkv: replay log: %w", err)
+		}
+		m, _ := page.DecodeMeta(r.meta, page.ID(r.txid%2))
+		end = int64(m.PgCount) * ps
+	}
+	// The last commit's free pages past the last node it wrote may lie
+	// past a file end that was never flushed.
+	if fi, err := db.file.Stat(); err == nil && fi.Size() < end {
+		if err := db.file.Truncate(end); err != nil {
+			return 0, fmt.Errorf("mapkv: replay log: %w", err)
+		}
+	}
+	sync := func() error { return mmap.Datasync(db.file) }
+	if hooks.openSync != nil {
+		real := sync
+		sync = func() error { return hooks.openSync(db, real) }
+	}
+	if err := sync(); err != nil {
+		return 0, fmt.Errorf("mapkv: replay log: fdatasync %s: %w", db.path, err)
+	}
+	return len(l.recs), nil
+}
+
+// walPending reports whether the log holds commits the data file may not
+// have on disk.
+func walPending(path string) bool {
+	l, err := readWAL(path)
+	return err != nil || len(l.recs) > 0
+}

@@ -1,0 +1,304 @@
+package mapkv_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mapkv/mapkv"
+)
+
+// logOpts are small-page options with the write-ahead log on.
+func logOpts() *mapkv.Options {
+	return &mapkv.Options{PageSize: 1024, InitialSize: 4096, GrowStep: 4096, WALSize: 64 << 10}
+}
+
+// copyFiles copies the data file and its log as they are now (the page
+// cache: what a process crash leaves) to a new path.
+func copyFiles(t *testing.T, path string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestLogOneFlush: a small commit flushes the log once and the data file
+// not at all; a commit too large for the log flushes the data file.
+func TestLogOneFlush(t *testing.T) {
+	db, _, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	var dataSyncs, logSyncs int
+	restore := mapkv.SetFaultHooks(func(d *mapkv.DB, off, n int64, real func() error) error {
+		dataSyncs++
+		return real()
+	}, nil, nil)
+	defer restore()
+	restoreLog := mapkv.SetLogHooks(nil, func(d *mapkv.DB, real func() error) error {
+		logSyncs++
+		return real()
+	})
+	defer restoreLog()
+	for i := range 5 {
+		if err := relCommit(db, m, relFill("small", i*3, 3, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dataSyncs != 0 || logSyncs != 5 {
+		t.Fatalf("5 small commits: %d flushes of the data file, %d of the log; want 0 and 5", dataSyncs, logSyncs)
+	}
+	// 40 KiB of values: more than a quarter of the 64 KiB log. The log
+	// is checkpointed first (a data flush and a restart), then the
+	// commit flushes the data file.
+	if err := relCommit(db, m, relFill("big", 0, 40, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if dataSyncs < 2 || logSyncs != 6 {
+		t.Fatalf("a large commit: %d flushes of the data file, %d of the log; want at least 2 and 6", dataSyncs, logSyncs)
+	}
+	relExpect(t, db, m, "after the large commit")
+}
+
+// TestLogReplay: commits that reached only the log (the data file was
+// never flushed after them) are back after reopening, in every
+// combination of log fullness, checkpoints and large commits.
+func TestLogReplay(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	for i := range 60 {
+		ops := relFill("a", i*7, 7, 40+i)
+		if i%17 == 16 {
+			ops = relFill("big", i, 30, 1000) // straight to the data file
+		}
+		if err := relCommit(db, m, ops); err != nil {
+			t.Fatal(err)
+		}
+		if i%5 != 4 {
+			continue
+		}
+		cp := copyFiles(t, path)
+		ro, err := mapkv.Open(cp, &mapkv.Options{ReadOnly: true})
+		if err == nil {
+			// Only when the last commit went to the data file.
+			ro.Close()
+		} else if !errors.Is(err, mapkv.ErrRecoveryNeeded) {
+			t.Fatalf("commit %d: read-only open of a crashed copy: %v, want ErrRecoveryNeeded", i, err)
+		}
+		c := relReopen(t, cp, logOpts())
+		relExpect(t, c, m, "replayed copy")
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(cp + "-wal"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("Close left the log behind: %v", err)
+		}
+		ro, err = mapkv.Open(cp, &mapkv.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only open after recovery: %v", err)
+		}
+		relExpect(t, ro, m, "read-only after recovery")
+		ro.Close()
+	}
+}
+
+// TestLogTornTail: a power cut inside the flush of a record leaves it
+// torn, with the data file as it was before (nothing is written to the
+// data file's meta before its record is flushed). Open ignores the torn
+// record and replays those before it.
+func TestLogTornTail(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
+		t.Fatal(err)
+	}
+	before := m.clone()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relCommit(db, m, relFill("a", 100, 5, 50)); err != nil {
+		t.Fatal(err)
+	}
+	lg2, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := 64 // where the new record begins: the first byte that changed
+	for start < len(lg2) && lg[start] == lg2[start] {
+		start++
+	}
+	for _, cut := range []int{start, start + 1, start + 100, start + 1500, start + 3000} {
+		cp := filepath.Join(t.TempDir(), "torn.db")
+		torn := append([]byte(nil), lg2...)
+		for i := cut; i < min(cut+512, len(torn)); i++ {
+			torn[i] ^= 0x5a // garbage, where the record held zeros too
+		}
+		if err := os.WriteFile(cp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cp+"-wal", torn, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := relReopen(t, cp, logOpts())
+		relExpect(t, c, before, fmt.Sprintf("record torn at %d (begins at %d, log %d bytes)", cut, start, len(lg2)))
+		c.Close()
+	}
+	// With the record whole, the same files open at the second commit.
+	cp := filepath.Join(t.TempDir(), "whole.db")
+	os.WriteFile(cp, data, 0o600)
+	os.WriteFile(cp+"-wal", lg2, 0o600)
+	c := relReopen(t, cp, logOpts())
+	relExpect(t, c, m, "whole record")
+	c.Close()
+}
+
+// TestLogForeign: a log that cannot belong to the data file stops Open
+// with ErrCorrupt and changes nothing.
+func TestLogForeign(t *testing.T) {
+	a, pathA, _ := relFaultDB(t, logOpts())
+	defer a.Close()
+	b, pathB, mb := relFaultDB(t, logOpts())
+	for i := range 30 {
+		if err := relCommit(b, mb, relFill("b", i, 1, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cp := copyFiles(t, pathA) // a's log holds a's first commit
+	if err := os.Rename(cp+"-wal", pathB+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(pathB)
+	_, err := mapkv.Open(pathB, logOpts())
+	if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), "does not belong") {
+		t.Fatalf("Open with another database's log: %v, want ErrCorrupt", err)
+	}
+	if after, _ := os.ReadFile(pathB); string(after) != string(before) {
+		t.Fatal("Open changed the data file")
+	}
+	os.Remove(pathB + "-wal")
+	db := relReopen(t, pathB, logOpts())
+	relExpect(t, db, mb, "without the foreign log")
+	db.Close()
+}
+
+// TestFaultLog: a failed write or flush of the log fails the commit with
+// the error, leaves reads at the last acknowledged commit and refuses
+// writes; reopening finds the last acknowledged commit or, when the
+// record reached the log file, the failed one.
+func TestFaultLog(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		write     bool // the write fails (else the flush)
+		flushed   bool // the flush happens, then reports EIO
+		committed bool
+	}{
+		{"write", true, false, false},
+		{"flush", false, false, true},
+		{"flush/flushed", false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, path, m := relFaultDB(t, logOpts())
+			defer func() { db.Close() }()
+			armed := true
+			fail := func(*mapkv.DB, int64, int) error {
+				if armed {
+					return syscall.EIO
+				}
+				return nil
+			}
+			sync := func(_ *mapkv.DB, real func() error) error {
+				if !armed {
+					return real()
+				}
+				if tc.flushed {
+					if err := real(); err != nil {
+						return err
+					}
+				}
+				return syscall.EIO
+			}
+			var restore func()
+			if tc.write {
+				restore = mapkv.SetLogHooks(fail, nil)
+			} else {
+				restore = mapkv.SetLogHooks(nil, sync)
+			}
+			defer restore()
+			acked := m.clone()
+			ops := relFill("base", 50, 3, 40)
+			if err := relCommit(db, m, ops); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("commit with a failing log: %v, want EIO", err)
+			}
+			inflight := acked.clone()
+			relApplyModel(inflight, ops)
+			relExpect(t, db, acked, "after EIO")
+			armed = false
+			if err := relCommit(db, m, relFill("base", 200, 1, 1)); !errors.Is(err, mapkv.ErrFailed) {
+				t.Fatalf("commit after a failed log write: %v, want ErrFailed", err)
+			}
+			// Close must not remove a log that may hold the commit.
+			db.Close()
+			db = relReopen(t, path, logOpts())
+			want := acked
+			if tc.committed {
+				want = inflight
+			}
+			relExpect(t, db, want, "reopened")
+			if err := relCommit(db, want, relFill("base", 300, 5, 5)); err != nil {
+				t.Fatalf("commit after reopen: %v", err)
+			}
+			relExpect(t, db, want, "reopened and written")
+		})
+	}
+}
+
+// TestLogThenNoLog: a crashed database reopened without the log (NoSync)
+// is replayed, takes commits that bypass the log, and reopens with the
+// log again at those commits: the old log is gone, not replayed over
+// them.
+func TestLogThenNoLog(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
+		t.Fatal(err)
+	}
+	cp := copyFiles(t, path)
+	nolog := logOpts()
+	nolog.NoSync = true
+	c := relReopen(t, cp, nolog)
+	relExpect(t, c, m, "replayed without the log")
+	for i := range 5 {
+		if err := relCommit(c, m, relFill("b", i, 1, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash: no Close.
+	cp2 := filepath.Join(t.TempDir(), "again.db")
+	b, _ := os.ReadFile(cp)
+	os.WriteFile(cp2, b, 0o600)
+	if _, err := os.Stat(cp + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the replayed log is still there: %v", err)
+	}
+	c.Close()
+	d := relReopen(t, cp2, logOpts())
+	relExpect(t, d, m, "reopened with the log")
+	d.Close()
+}
