@@ -150,6 +150,11 @@ func (f *freelist) alloc(n uint64) (page.ID, bool) {
 // least. It takes want pages of a longer run, all of a shorter one. The
 // bounded look keeps a fragmented free set from costing a scan per node.
 func (f *freelist) allocRun(least, want uint64, hint page.ID) (page.Run, bool) {
+	// Start at the run holding hint: a run released and merged with its
+	// neighbours may now begin below it.
+	if r, ok := f.before(hint + 1); ok && r.End() > hint {
+		hint = r.Start
+	}
 	var best page.Run
 	seen := 0
 	visit := func(r page.Run) bool {

@@ -650,6 +650,17 @@ func (tx *Tx) writeFreelist(a *txAlloc, txid page.TxID) (page.ID, error) {
 		}
 		a.Free(tx.meta.Freelist, len(n)/ps)
 	}
+	// A chunk node whose bits do not change is not rewritten, so one that
+	// sits high in a file that is now mostly free would pin the file's
+	// tail for ever: move it (down, lowest free page first).
+	if free := fl.nfree + fl.pendingCount(); int64(free)*int64(ps) >= db.opts.ShrinkThreshold && free <= uint64(a.hwm) {
+		live := uint64(a.hwm) - free
+		for c, fc := range fl.chunks {
+			if fc.ID != 0 && uint64(fc.ID) > 2*live {
+				fl.dirty[uint64(c)] = struct{}{}
+			}
+		}
+	}
 	nchunks := func() uint64 { return page.Chunks(uint64(a.hwm), ps) }
 	written := map[uint64]page.FreeChunk{}
 	bufs := map[uint64][]byte{}
