@@ -652,24 +652,13 @@ func (s *relSim) walSync(db *mapkv.DB, real func() error) error {
 	s.events++
 	if s.events == s.crashAt {
 		c := relCut{pNew: s.pickP()}
-		switch r := s.rng.IntN(100); {
-		case r < 20:
-			c.mode = cutBefore
-		case r < 40:
-			c.mode = cutAfter
+		if err := s.cutMode(&c, func() error {
 			if err := real(); err != nil {
-				return s.fail(err)
+				return err
 			}
-			if err := d.wal.synced(0, 1<<62); err != nil {
-				return s.fail(err)
-			}
-		case r < 60:
-			c.mode = cutRandom
-			c.pNew = 0.05 + 0.9*s.rng.Float64()
-		case r < 80:
-			c.mode = cutPrefix
-		default:
-			c.mode = cutSuffix
+			return d.wal.synced(0, 1<<62)
+		}); err != nil {
+			return s.fail(err)
 		}
 		return s.walCut(d, c)
 	}
@@ -677,6 +666,26 @@ func (s *relSim) walSync(db *mapkv.DB, real func() error) error {
 		return s.fail(err)
 	}
 	return d.wal.synced(0, 1<<62)
+}
+
+// cutMode draws how the flush in progress is cut; for a cut after the
+// flush it runs flush (the real flush, recorded as durable).
+func (s *relSim) cutMode(c *relCut, flush func() error) error {
+	switch r := s.rng.IntN(100); {
+	case r < 20:
+		c.mode = cutBefore
+	case r < 40:
+		c.mode = cutAfter
+		return flush()
+	case r < 60:
+		c.mode = cutRandom
+		c.pNew = 0.05 + 0.9*s.rng.Float64()
+	case r < 80:
+		c.mode = cutPrefix
+	default:
+		c.mode = cutSuffix
+	}
+	return nil
 }
 
 func (s *relSim) pickP() float64 {
@@ -696,24 +705,13 @@ func (s *relSim) sync(db *mapkv.DB, off, n int64, real func() error) error {
 	hi := off + n
 	if s.events == s.crashAt {
 		c := relCut{flushLo: lo, flushHi: hi, pNew: s.pickP()}
-		switch r := s.rng.IntN(100); {
-		case r < 20:
-			c.mode = cutBefore
-		case r < 40:
-			c.mode = cutAfter
+		if err := s.cutMode(&c, func() error {
 			if err := real(); err != nil {
-				return s.fail(err)
+				return err
 			}
-			if err := d.synced(lo, hi); err != nil {
-				return s.fail(err)
-			}
-		case r < 60:
-			c.mode = cutRandom
-			c.pNew = 0.05 + 0.9*s.rng.Float64()
-		case r < 80:
-			c.mode = cutPrefix
-		default:
-			c.mode = cutSuffix
+			return d.synced(lo, hi)
+		}); err != nil {
+			return s.fail(err)
 		}
 		return s.powerCut(d, c)
 	}
