@@ -189,7 +189,7 @@ func (db *DB) open() error {
 				return err
 			}
 		}
-	} else if walPending(db.path) && (db.lf == nil || !db.lf.writerAlive()) {
+	} else if (db.lf == nil || !db.lf.writerAlive()) && walPending(db.path) {
 		// A live writer has every logged commit in the page cache; with
 		// none, only replaying the log (which needs write access) makes
 		// the data file whole.
@@ -244,12 +244,7 @@ func (db *DB) open() error {
 	// The chosen meta may have reached the page cache but not the disk
 	// (the process that wrote it crashed before its flush). Make it durable
 	// before building on it, or a power cut could leave neither meta valid.
-	sync := func() error { return mmap.Datasync(db.file) }
-	if hooks.openSync != nil {
-		real := sync
-		sync = func() error { return hooks.openSync(db, real) }
-	}
-	if err := sync(); err != nil {
+	if err := db.openSync(); err != nil {
 		return fmt.Errorf("mapkv: fdatasync %s: %w", db.path, err)
 	}
 	db.free = newFreelist(db.pageSize)
@@ -262,6 +257,16 @@ func (db *DB) open() error {
 	// or empty) must not outlive commits that bypass it.
 	removeWAL(db.path)
 	return nil
+}
+
+// openSync flushes the data file for Open (through hooks.openSync in
+// tests).
+func (db *DB) openSync() error {
+	real := func() error { return mmap.Datasync(db.file) }
+	if hooks.openSync != nil {
+		return hooks.openSync(db, real)
+	}
+	return real()
 }
 
 // create writes the two meta pages of a new, empty database.

@@ -8,10 +8,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pwritev writes bufs to f at off, contiguously, retrying short writes.
+// iovMax is the most buffers one pwritev call takes (IOV_MAX, 1024 on
+// Linux and the BSDs; more is EINVAL).
+const iovMax = 1024
+
+// pwritev writes bufs to f at off, contiguously, retrying short writes,
+// in calls of at most iovMax buffers.
 func pwritev(f *os.File, bufs [][]byte, off int64) error {
 	for len(bufs) > 0 {
-		n, err := unix.Pwritev(int(f.Fd()), bufs, off)
+		n, err := unix.Pwritev(int(f.Fd()), bufs[:min(len(bufs), iovMax)], off)
 		if err == unix.EINTR {
 			continue
 		}

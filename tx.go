@@ -443,6 +443,7 @@ type txAlloc struct {
 	tx      *Tx
 	fresh   map[page.ID]uint64 // nodes written by this commit and still used -> checksum
 	bufs    map[page.ID][]byte // their bytes, until written (not with WriteMap)
+	order   []page.ID          // the keys of bufs in order, once sortedIDs ran
 	run     page.Run           // reserved contiguous free pages (see fromRun)
 	hint    page.ID            // where to look for the next run
 	noRuns  bool               // no run was found: take single pages
@@ -548,6 +549,20 @@ func (a *txAlloc) mem(n int) []byte {
 	return b
 }
 
+// sortedIDs returns the first pages of the nodes in a.bufs in order,
+// sorting them once per commit (writeFresh and the log's record both
+// want them).
+func (a *txAlloc) sortedIDs() []page.ID {
+	if a.order == nil {
+		a.order = make([]page.ID, 0, len(a.bufs))
+		for id := range a.bufs {
+			a.order = append(a.order, id)
+		}
+		slices.Sort(a.order)
+	}
+	return a.order
+}
+
 // writeFresh writes the nodes the commit built to the file with pwritev,
 // one call per run of contiguous pages. A failed write leaves the file in
 // an unknown state, as a failed flush does.
@@ -556,11 +571,7 @@ func (a *txAlloc) writeFresh() error {
 		return nil
 	}
 	db := a.tx.db
-	ids := make([]page.ID, 0, len(a.bufs))
-	for id := range a.bufs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := a.sortedIDs()
 	ps := int64(db.pageSize)
 	var iov [][]byte
 	var start page.ID
@@ -589,7 +600,7 @@ func (a *txAlloc) writeFresh() error {
 	}
 	for _, id := range ids {
 		b := a.bufs[id]
-		if len(iov) > 0 && (id != next || len(iov) == 512) {
+		if len(iov) > 0 && id != next {
 			if err := flush(); err != nil {
 				return err
 			}

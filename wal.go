@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -75,9 +74,7 @@ func (db *DB) openWAL() error {
 		w.filled = fi.Size()
 	}
 	db.wal = w
-	if err == nil {
-		err = w.restart(db, db.state.meta.TxID)
-	}
+	err = w.restart(db, db.state.meta.TxID)
 	if err == nil {
 		err = syncDir(filepath.Dir(p))
 	}
@@ -147,13 +144,11 @@ func (w *wal) fits(nodes int, n int64) bool {
 // checksums. When the log is full it is checkpointed first.
 func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	w := db.wal
-	ids := make([]page.ID, 0, len(a.bufs))
+	ids := a.sortedIDs()
 	var n int64
-	for id, b := range a.bufs {
-		ids = append(ids, id)
-		n += int64(len(b))
+	for _, id := range ids {
+		n += int64(len(a.bufs[id]))
 	}
-	slices.Sort(ids)
 	hl := recFixed + len(ids)*recNodeSize + 8
 	if w.off+int64(hl)+n > w.size {
 		if err := db.checkpoint(); err != nil {
@@ -399,12 +394,7 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 			return 0, fmt.Errorf("mapkv: replay log: %w", err)
 		}
 	}
-	sync := func() error { return mmap.Datasync(db.file) }
-	if hooks.openSync != nil {
-		real := sync
-		sync = func() error { return hooks.openSync(db, real) }
-	}
-	if err := sync(); err != nil {
+	if err := db.openSync(); err != nil {
 		return 0, fmt.Errorf("mapkv: replay log: fdatasync %s: %w", db.path, err)
 	}
 	return len(l.recs), nil
