@@ -13,8 +13,10 @@ import (
 	"github.com/mapkv/mapkv"
 )
 
-// TestFill checks the space promises: sequential inserts fill leaves
-// nearly full, random inserts keep the file under 1.7x the raw bytes.
+// TestFill checks the space promises: sequential inserts fill leaves to
+// 15/16, leaving room for an insert so that a random insert after a bulk
+// load does not split the leaf; random inserts keep the file under 1.7x
+// the raw bytes.
 func TestFill(t *testing.T) {
 	const n = 200_000
 	keys := make([][]byte, n)
@@ -40,8 +42,8 @@ func TestFill(t *testing.T) {
 			// pages the last commits replaced, which the next ones reuse.
 			used := st.LeafAlloc + st.BranchAlloc
 			t.Logf("%s: leaf fill %.1f%%, data pages %.2fx the %d raw bytes; high-water mark %d pages", tc.name, 100*fill, float64(used)/float64(raw), raw, db.Stats().PageCount)
-			if tc.name == "sorted" && fill < 0.95 {
-				t.Errorf("sorted inserts fill leaves to %.1f%%, want >= 95%%", 100*fill)
+			if tc.name == "sorted" && (fill < 0.90 || fill > 0.96) {
+				t.Errorf("sorted inserts fill leaves to %.1f%%, want 90%% to 96%%", 100*fill)
 			}
 			if r := float64(used) / float64(raw); r > 1.7 {
 				t.Errorf("data pages are %.2fx the raw bytes, want <= 1.7", r)

@@ -654,6 +654,13 @@ func (w *Writer) dropValue(flags uint16, v []byte) error {
 	return nil
 }
 
+// appendSlack: nodes filled by appending (sequential inserts, bulk loads)
+// keep 1/appendSlack of their room free, as InnoDB and PostgreSQL leave
+// room in the pages of a sorted build. Filled to the brim, every node of
+// a freshly loaded tree splits at its first random insert: the commit
+// then writes two leaves and often two branches instead of one of each.
+const appendSlack = 16
+
 // group splits items of the given sizes into nodes. appendOnly fills each
 // node to capacity (sequential inserts); otherwise items are spread evenly
 // over the fewest nodes. Each node takes at least minCount items when
@@ -666,7 +673,9 @@ func (w *Writer) group(sizes []int, appendOnly bool, minCount int) [][2]int {
 		total += s
 	}
 	target := capacity
-	if !appendOnly && total > capacity {
+	if appendOnly {
+		target -= capacity / appendSlack
+	} else if total > capacity {
 		nodes := (total + capacity - 1) / capacity
 		target = (total + nodes - 1) / nodes
 	}
