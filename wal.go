@@ -34,7 +34,7 @@ import (
 const (
 	walMagic      = 0x4c41574d // "MWAL"
 	recMagic      = 0x4345524d // "MREC"
-	walVersion    = 1
+	walVersion    = 2          // 2: node images without their zero tails
 	walHeaderSize = 64
 	recFixed      = 32 + page.MetaSize // record header before its node list
 	recNodeSize   = 24                 // id, pages, checksum per node
@@ -145,9 +145,14 @@ func (w *wal) fits(nodes int, n int64) bool {
 func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	w := db.wal
 	ids := a.sortedIDs()
+	// A node's image goes without its zero tail (replay restores it):
+	// nodes are cleared past their data, and a root or a bucket's leaf
+	// holding a few entries is mostly zeros.
+	stored := make([]int, len(ids))
 	var n int64
-	for _, id := range ids {
-		n += int64(len(a.bufs[id]))
+	for i, id := range ids {
+		stored[i] = trimZeros(a.bufs[id])
+		n += int64(stored[i])
 	}
 	hl := recFixed + len(ids)*recNodeSize + 8
 	if w.off+int64(hl)+n > w.size {
@@ -166,13 +171,14 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	p := recFixed
 	iov := make([][]byte, 0, len(ids)+1)
 	iov = append(iov, h)
-	for _, id := range ids {
+	for i, id := range ids {
 		b := a.bufs[id]
 		le.PutUint64(h[p:], uint64(id))
 		le.PutUint32(h[p+8:], uint32(len(b)/db.pageSize))
+		le.PutUint32(h[p+12:], uint32(stored[i]))
 		le.PutUint64(h[p+16:], a.fresh[id])
 		p += recNodeSize
-		iov = append(iov, b)
+		iov = append(iov, b[:stored[i]])
 	}
 	le.PutUint64(h[p:], xxhash.Sum64(h[:p]))
 	var err error
@@ -196,6 +202,19 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	}
 	w.off += int64(hl) + n
 	return nil
+}
+
+// trimZeros returns the length of b without its trailing zero bytes,
+// looking at eight bytes at a time.
+func trimZeros(b []byte) int {
+	n := len(b)
+	for n >= 8 && binary.LittleEndian.Uint64(b[n-8:]) == 0 {
+		n -= 8
+	}
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 // fillStep is how far ahead of its records the log is written with zeros.
@@ -288,9 +307,12 @@ func readWAL(path string) (walLog, error) {
 		return l, fmt.Errorf("mapkv: read log: %w", err)
 	}
 	le := binary.LittleEndian
-	if len(b) < walHeaderSize || le.Uint32(b) != walMagic || le.Uint32(b[4:]) != walVersion ||
-		le.Uint64(b[56:]) != xxhash.Sum64(b[:56]) {
+	if len(b) < walHeaderSize || le.Uint32(b) != walMagic || le.Uint64(b[56:]) != xxhash.Sum64(b[:56]) {
 		return l, nil
+	}
+	if v := le.Uint32(b[4:]); v != walVersion {
+		// A log of another version may hold commits: never skip it.
+		return l, corrupt(path, fmt.Errorf("the log %s has version %d; this mapkv reads version %d (replay it with the mapkv that wrote it)", walPath(path), v, walVersion))
 	}
 	l.pageSize = int(le.Uint32(b[8:]))
 	l.base = page.TxID(le.Uint64(b[24:]))
@@ -333,11 +355,16 @@ func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
 		e := b[recFixed+i*recNodeSize:]
 		id := page.ID(le.Uint64(e))
 		n := uint64(le.Uint32(e[8:])) * uint64(pageSize)
-		if n == 0 || n > uint64(len(data)) {
+		stored := uint64(le.Uint32(e[12:]))
+		if n == 0 || stored == 0 || stored > n || stored > uint64(len(data)) {
 			return r, 0, false
 		}
-		node := data[:n]
-		data = data[n:]
+		node := data[:stored]
+		if stored < n {
+			node = make([]byte, n)
+			copy(node, data[:stored])
+		}
+		data = data[stored:]
 		if page.Verify(node, id, r.txid) != nil || page.Checksum(node) != le.Uint64(e[16:]) {
 			return r, 0, false
 		}

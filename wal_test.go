@@ -1,6 +1,7 @@
 package mapkv_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/mapkv/mapkv"
 )
@@ -142,10 +145,17 @@ func TestLogTornTail(t *testing.T) {
 	for start < len(lg2) && lg[start] == lg2[start] {
 		start++
 	}
-	for _, cut := range []int{start, start + 1, start + 100, start + 1500, start + 3000} {
+	// The record's length is at offset 24 of its header; cut inside it:
+	// the header, the node list, the first image, the middle, the last
+	// byte.
+	end := start + int(binary.LittleEndian.Uint64(lg2[start+24:]))
+	if end <= start+200 || end > len(lg2) {
+		t.Fatalf("record at %d: length field says it ends at %d (log %d bytes)", start, end, len(lg2))
+	}
+	for _, cut := range []int{start, start + 1, start + 100, (start + end) / 2, end - 1} {
 		cp := filepath.Join(t.TempDir(), "torn.db")
 		torn := append([]byte(nil), lg2...)
-		for i := cut; i < min(cut+512, len(torn)); i++ {
+		for i := cut; i < min(cut+512, end); i++ {
 			torn[i] ^= 0x5a // garbage, where the record held zeros too
 		}
 		if err := os.WriteFile(cp, data, 0o600); err != nil {
@@ -169,6 +179,34 @@ func TestLogTornTail(t *testing.T) {
 
 // TestLogForeign: a log that cannot belong to the data file stops Open
 // with ErrCorrupt and changes nothing.
+// TestLogVersion: a log of another version is refused, not skipped (it
+// may hold commits), and nothing is written.
+func TestLogVersion(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
+		t.Fatal(err)
+	}
+	cp := copyFiles(t, path) // a crashed copy: the log holds the commit
+	db.Close()
+	lg, err := os.ReadFile(cp + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(lg[4:], 1)
+	binary.LittleEndian.PutUint64(lg[56:], xxhash.Sum64(lg[:56]))
+	if err := os.WriteFile(cp+"-wal", lg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(cp)
+	_, err = mapkv.Open(cp, logOpts())
+	if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), "version 1") {
+		t.Fatalf("Open with a version 1 log: %v, want ErrCorrupt naming the version", err)
+	}
+	if after, _ := os.ReadFile(cp); string(after) != string(before) {
+		t.Fatal("Open changed the data file")
+	}
+}
+
 func TestLogForeign(t *testing.T) {
 	a, pathA, _ := relFaultDB(t, logOpts())
 	defer a.Close()
