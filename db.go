@@ -49,6 +49,7 @@ type DB struct {
 	lf    *lockFile // the shared reader table (nil: single-process locking)
 
 	fallback string // why the newest meta was not used, if it was not
+	freeLost string // why Open could not rebuild a deferred free list
 	stats    counters
 }
 
@@ -228,6 +229,20 @@ func (db *DB) open() error {
 	} else if meta, free, err = db.chooseMeta(metas, ro.Data); err != nil {
 		return err
 	}
+	deferred := meta.Flags&page.MetaFreeDeferred != 0
+	if deferred && !db.opts.ReadOnly {
+		// The last commit left the free list to the log (and the log
+		// is replayed by now): every page it cannot reach is free. A
+		// damaged node hides which pages its subtree holds, and those
+		// may still be salvaged: then no page is taken as free (the file
+		// grows instead, and Check lists the damage and the pages left
+		// out), as an Open of a file whose list was written would not
+		// stop at the damage either.
+		if free.runs, err = db.rebuildFree(meta, ro.Data); err != nil {
+			free.runs = nil
+			db.freeLost = fmt.Sprintf("free list of tx %d not rebuilt, no page is reused: %v", meta.TxID, err)
+		}
+	}
 	db.state.meta = meta
 	db.state.fileSize = db.fileSize
 	if db.opts.ReadOnly {
@@ -249,6 +264,9 @@ func (db *DB) open() error {
 	}
 	db.free = newFreelist(db.pageSize)
 	db.free.load(free.runs, free.chunks)
+	if deferred {
+		db.free.forget(meta.PgCount)
+	}
 	db.publish(meta)
 	if !db.opts.NoSync && !db.opts.WriteMap && db.opts.WALSize > 0 {
 		return db.openWAL()
@@ -428,6 +446,48 @@ func (db *DB) verifyMeta(m *page.Meta, data []byte) (freeState, error) {
 	return free, nil
 }
 
+// rebuildFree returns the free pages of meta m, which names no free list
+// (page.MetaFreeDeferred): the pages below its page count that no tree
+// reaches, found by walking every tree (each node verified). A page
+// reached twice is an error.
+func (db *DB) rebuildFree(m page.Meta, data []byte) ([]page.Run, error) {
+	t := btree.Tree{Data: data, PageSize: db.pageSize, PgCount: m.PgCount}
+	used := make([]uint64, (m.PgCount+63)/64)
+	used[0] |= 3 // the metas
+	var dup error
+	err := t.WalkAll(m.Root, func(id page.ID, n []byte) {
+		for p := uint64(id); p < uint64(id)+uint64(len(n)/db.pageSize); p++ {
+			if used[p/64]&(1<<(p%64)) != 0 && dup == nil {
+				dup = fmt.Errorf("%w: page %d is reachable twice", page.ErrFormat, p)
+			}
+			used[p/64] |= 1 << (p % 64)
+		}
+	})
+	if err == nil {
+		err = dup
+	}
+	if err != nil {
+		return nil, err
+	}
+	var runs []page.Run
+	for p := uint64(2); p < m.PgCount; {
+		if used[p/64] == ^uint64(0) && p%64 == 0 {
+			p += 64
+			continue
+		}
+		if used[p/64]&(1<<(p%64)) != 0 {
+			p++
+			continue
+		}
+		start := p
+		for p < m.PgCount && used[p/64]&(1<<(p%64)) == 0 {
+			p++
+		}
+		runs = append(runs, page.Run{Start: page.ID(start), Len: p - start})
+	}
+	return runs, nil
+}
+
 // loadFreelist reads the free-list index and chunk nodes of meta m,
 // verifying each, and returns the free runs and the index.
 func (db *DB) loadFreelist(m page.Meta, data []byte) ([]page.Run, []page.FreeChunk, error) {
@@ -479,6 +539,7 @@ func (db *DB) Path() string { return db.path }
 // Close first shrinks the file (see Shrink).
 func (db *DB) Close() error {
 	db.shrinkOnClose()
+	db.writeFreeOnClose()
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	db.stateMu.Lock()
@@ -697,7 +758,12 @@ func (db *DB) oldestReader() (page.TxID, bool) {
 	return t, ok
 }
 
-func (db *DB) beginWrite() (*Tx, error) {
+func (db *DB) beginWrite() (*Tx, error) { return db.beginWriteTx(false) }
+
+// beginWriteTx starts a write transaction. For a rewrite of the last
+// commit (writeFreeOnClose) the pages that commit freed stay pending:
+// they are live in the older meta, its fallback, which a rewrite keeps.
+func (db *DB) beginWriteTx(rewrite bool) (*Tx, error) {
 	if db.opts.ReadOnly {
 		return nil, ErrDatabaseReadOnly
 	}
@@ -722,6 +788,9 @@ func (db *DB) beginWrite() (*Tx, error) {
 	}
 	// Pages freed by transaction t were live in t-1: free once every
 	// reader reads t or later.
+	if rewrite {
+		oldest = min(oldest, st.meta.TxID-1)
+	}
 	db.free.release(oldest)
 	db.stats.writeN.Add(1)
 	tx := &Tx{db: db, meta: st.meta, m: st.m, writable: true}
@@ -843,6 +912,41 @@ func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
 // reserved returns the address space of the current mapping. Writer only.
 func (db *DB) reserved() int64 { return int64(len(db.stateData())) }
+
+// writeFreeOnClose writes the free list the last commit deferred
+// (page.MetaFreeDeferred), so that the next Open reads the list instead of
+// walking every tree to rebuild it: the same commit, with the same txid,
+// its meta rewritten in place (see Tx.rewriteMeta). That is safe only
+// while the log holds the commit (a torn meta is then rebuilt from it),
+// so a handle whose log does not (it opened on a deferred meta after a
+// crash, or on a snapshot, and committed nothing) leaves the file as it
+// is: no new txid at Close (a replica's txid must stay the primary's),
+// and the next read-write Open walks again. If the rewrite fails the file
+// is as after a crash.
+func (db *DB) writeFreeOnClose() {
+	if db.opts.ReadOnly {
+		return
+	}
+	db.writeMu.Lock()
+	db.stateMu.Lock()
+	ok := !db.closed && db.failed == nil && db.state != nil && db.state.meta.Flags&page.MetaFreeDeferred != 0 &&
+		db.wal != nil && db.wal.lastTx == db.state.meta.TxID
+	size := db.fileSize
+	db.stateMu.Unlock()
+	db.writeMu.Unlock()
+	// A commit that changes no tree reads none, so it would not notice
+	// a file cut short beneath it (by another process) and would write
+	// a meta over the hole: leave such a file to the next Open.
+	if fi, err := db.file.Stat(); !ok || err != nil || fi.Size() < size {
+		return
+	}
+	tx, err := db.beginWriteTx(true)
+	if err != nil {
+		return
+	}
+	tx.rewrite = true
+	tx.Commit() //nolint:errcheck // see above
+}
 
 // shrinkOnClose runs Shrink when enough pages are free or pending that
 // the file could end much sooner: it moves the nodes near the end of the

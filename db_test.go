@@ -161,7 +161,7 @@ func TestModel(t *testing.T) {
 					seeds = n
 				}
 				for s := 0; s < seeds; s++ {
-					runModel(t, ps, maxVal, steps, uint64(ps*31+maxVal+s*1000003))
+					runModel(t, ps, maxVal, steps, uint64(ps*31+maxVal+s*1000003), modelNoSync)
 				}
 			})
 		}
@@ -171,16 +171,40 @@ func TestModel(t *testing.T) {
 // TestModelWriteMap runs the model test with commits written through the
 // writable mapping (Options.WriteMap) instead of pwritev.
 func TestModelWriteMap(t *testing.T) {
-	runModel(t, 4096, 3000, 1500, 99, true)
-	runModel(t, 1024, 70000, 800, 98, true)
+	runModel(t, 4096, 3000, 1500, 99, modelWriteMap)
+	runModel(t, 1024, 70000, 800, 98, modelWriteMap)
 }
 
-func runModel(t *testing.T, pageSize, maxVal, steps int, seed uint64, writeMap ...bool) {
+// TestModelLog runs the model test with synced commits and a small
+// write-ahead log: small commits go through it and defer their free lists
+// (Close writes them, reopens rebuild or read them), large ones write the
+// data file and the whole list, and the log fills and is checkpointed.
+// MAPKV_MODEL_STEPS makes it longer.
+func TestModelLog(t *testing.T) {
+	steps := 1500
+	if n, err := strconv.Atoi(os.Getenv("MAPKV_MODEL_STEPS")); err == nil {
+		steps = n
+	}
+	runModel(t, 1024, 3000, steps, 97, modelLog)
+	runModel(t, 4096, 70000, steps/2, 96, modelLog)
+}
+
+// How runModel commits.
+const (
+	modelNoSync   = iota // NoSync: no flush, no log
+	modelWriteMap        // NoSync through the writable mapping
+	modelLog             // synced, through a 64 KiB write-ahead log
+)
+
+func runModel(t *testing.T, pageSize, maxVal, steps int, seed uint64, mode int) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	path := filepath.Join(t.TempDir(), "model.db")
 	opts := &mapkv.Options{PageSize: pageSize, NoSync: true, InitialSize: 64 << 10, ShrinkThreshold: int64(8 * pageSize)}
-	if len(writeMap) > 0 {
-		opts.WriteMap = writeMap[0]
+	switch mode {
+	case modelWriteMap:
+		opts.WriteMap = true
+	case modelLog:
+		opts.NoSync, opts.WALSize = false, 64<<10
 	}
 	db, err := mapkv.Open(path, opts)
 	if err != nil {

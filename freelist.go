@@ -54,6 +54,16 @@ func (f *freelist) load(runs []page.Run, chunks []page.FreeChunk) {
 	clear(f.dirty)
 }
 
+// forget drops the on-disk index (the meta names no free list: see
+// page.MetaFreeDeferred) and marks every chunk of a file of pgCount pages
+// dirty, so that the next free list written writes them all.
+func (f *freelist) forget(pgCount uint64) {
+	f.chunks = nil
+	for c := range (pgCount + f.bits - 1) / f.bits {
+		f.dirty[c] = struct{}{}
+	}
+}
+
 // mark records that the on-disk bits of the pages of r changed.
 func (f *freelist) mark(r page.Run) {
 	if r.Len == 0 {

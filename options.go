@@ -55,9 +55,13 @@ type Options struct {
 	// A commit that writes up to a quarter of it is made durable by one
 	// write and one flush of the log instead of a flush of its scattered
 	// pages in the data file; the data file is flushed when the log is
-	// full and at Close, which removes the log. Default 8 MiB; -1 turns
-	// the log off (every commit flushes the data file). The log is not
-	// used with NoSync or WriteMap.
+	// full and at Close, which removes the log. Such a commit does not
+	// write the free list either (page.MetaFreeDeferred): Close writes
+	// it, and after a crash (or on a snapshot taken meanwhile) a
+	// read-write Open rebuilds it by walking every tree, which reads the
+	// whole file once. Default 8 MiB; -1 turns the log off
+	// (every commit flushes the data file and writes the free list). The
+	// log is not used with NoSync or WriteMap.
 	WALSize int64
 	// ShrinkThreshold is the free space at the end of the file, in bytes,
 	// above which a commit truncates the file, and the free space in the

@@ -30,6 +30,16 @@ type Stats struct {
 	ShrinkN        int64        // times a commit truncated the file
 	MappedSize     int64        // bytes of address space reserved
 	MetaFallback   string       // why Open used the older meta; empty if it did not
+	// FreeListLost says why Open could not rebuild the free list of a
+	// commit that deferred it (a damaged node, see Check): no page the
+	// trees do not reach is reused until the file is compacted (mapkv
+	// compact); empty normally.
+	FreeListLost string
+	// FreeListDeferred says the state read was committed through the
+	// write-ahead log, which leaves the free list out of the file (see
+	// Options.WALSize): a read-only handle then does not count free
+	// pages (FreePageN and PendingPageN are 0); the writer's are exact.
+	FreeListDeferred bool
 }
 
 // ReaderStat is the number of open read transactions reading one txid,
@@ -52,6 +62,7 @@ func (db *DB) Stats() Stats {
 		RemapN:       db.stats.remapN.Load(),
 		ShrinkN:      db.stats.shrinkN.Load(),
 		MetaFallback: db.fallback,
+		FreeListLost: db.freeLost,
 	}
 	db.stateMu.Lock()
 	defer db.stateMu.Unlock()
@@ -62,6 +73,7 @@ func (db *DB) Stats() Stats {
 	s.TxID = uint64(st.meta.TxID)
 	s.PageCount = st.meta.PgCount
 	s.FreePageN, s.PendingPageN, s.FileSize = st.freeN, st.pendingN, st.fileSize
+	s.FreeListDeferred = st.meta.Flags&page.MetaFreeDeferred != 0
 	s.MappedSize = int64(len(st.m.region.Data))
 	// Readers of this process that hold no slot of the shared table (all
 	// of them in the writing process), then every slot of the table, which

@@ -38,6 +38,7 @@ type Tx struct {
 	slot     int   // reader slot in the lock file + 1 (0: none)
 	force    bool  // commit even without changes, and cut the file's free tail to the page (Shrink)
 	lowFirst bool  // allocate the lowest free pages, never runs (Shrink)
+	rewrite  bool  // write the free list the last commit deferred, under its txid (Close)
 
 	// write transactions only
 	freeRoots []freeRoot     // trees of buckets deleted in this tx
@@ -230,7 +231,7 @@ func (tx *Tx) Commit() error {
 	if tx.db.failed != nil {
 		return fmt.Errorf("%w: %v", ErrFailed, tx.db.failed)
 	}
-	if !tx.root.dirty && len(tx.freeRoots) == 0 && !tx.force {
+	if !tx.root.dirty && len(tx.freeRoots) == 0 && !tx.force && !tx.rewrite {
 		return nil
 	}
 	tx.saved = tx.db.free.snapshot()
@@ -251,6 +252,9 @@ func (tx *Tx) Commit() error {
 func (tx *Tx) commit() error {
 	db := tx.db
 	txid := tx.meta.TxID + 1
+	if tx.rewrite {
+		txid = tx.meta.TxID
+	}
 	a := &txAlloc{tx: tx, fresh: map[page.ID]uint64{}, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst}
 	tx.alloc = a
 	if !db.opts.WriteMap {
@@ -276,8 +280,21 @@ func (tx *Tx) commit() error {
 		db.free.remove(r)
 		a.hwm = r.Start
 	}
-	flID, err := tx.writeFreelist(a, txid)
-	if err != nil {
+	// A commit small enough for the log leaves the free list out: the log
+	// makes it durable with fewer bytes to flush, and Open rebuilds the
+	// list from the trees after a crash (see page.MetaFreeDeferred).
+	// Commits that write the data file directly, and forced ones (Close,
+	// Shrink), write it.
+	deferFree := db.wal != nil && !tx.force && !tx.rewrite && db.wal.fits(len(a.bufs), a.written)
+	var flID page.ID
+	var err error
+	freeTx := txid
+	if deferFree {
+		if err := tx.dropFreelist(a); err != nil {
+			return err
+		}
+		freeTx = 0
+	} else if flID, err = tx.writeFreelist(a, txid); err != nil {
 		return err
 	}
 	hwm := a.hwm
@@ -285,9 +302,17 @@ func (tx *Tx) commit() error {
 		PageSize: uint32(db.pageSize),
 		Root:     tx.root.ref,
 		Freelist: flID,
-		FreeTx:   txid,
+		FreeTx:   freeTx,
 		PgCount:  uint64(hwm),
 		TxID:     txid,
+	}
+	if deferFree {
+		meta.Flags |= page.MetaFreeDeferred
+	}
+	if tx.rewrite {
+		// The same commit, now with its free list: its record names the
+		// trees' nodes it wrote and the free-list nodes.
+		meta.CommitPages, meta.CommitHash = tx.meta.CommitPages, tx.meta.CommitHash
 	}
 	for id, sum := range a.fresh {
 		meta.CommitPages++
@@ -295,6 +320,9 @@ func (tx *Tx) commit() error {
 	}
 	ps := int64(db.pageSize)
 	slot := int64(txid % 2)
+	if tx.rewrite {
+		return tx.rewriteMeta(a, meta)
+	}
 	if db.wal.fits(len(a.bufs), a.written) {
 		// Durable once in the log; the data file is written but not
 		// flushed (see wal.go). Its nodes go first, to free pages no
@@ -350,6 +378,32 @@ func (tx *Tx) commit() error {
 		}
 	}
 	return tx.published(meta, hwm)
+}
+
+// rewriteMeta finishes a rewrite (DB.writeDeferredFree): the free-list
+// nodes go to pages free in both metas on disk, the meta over its own
+// slot, and the data file is flushed. The log still holds the commit as it
+// was, so a crash before the flush ends replays it (deferred again);
+// after the flush the meta is whole. Nothing goes to the log: its records
+// must follow each other.
+func (tx *Tx) rewriteMeta(a *txAlloc, meta page.Meta) error {
+	db := tx.db
+	ps := int64(db.pageSize)
+	slot := int64(meta.TxID % 2)
+	if err := a.writeFresh(); err != nil {
+		db.failed = err
+		return err
+	}
+	buf := make([]byte, page.MetaSize)
+	page.PutMeta(buf, page.ID(slot), &meta)
+	if _, err := db.file.WriteAt(buf, slot*ps); err != nil {
+		db.failed = err
+		return fmt.Errorf("mapkv: write meta %s: %w", db.path, err)
+	}
+	if err := db.sync(0, max(a.dirtyHi, 2*ps)); err != nil {
+		return err
+	}
+	return tx.published(meta, a.hwm)
 }
 
 // published makes the committed meta the one new transactions see, then
@@ -644,6 +698,31 @@ func (db *DB) publish(meta page.Meta) {
 	st.m = db.state.m
 	db.state = st
 	db.stateMu.Unlock()
+}
+
+// dropFreelist is writeFreelist for a commit that defers its free list:
+// the free-list nodes the previous meta names are released (nothing will
+// name them), the in-memory list forgets them, and the rest of the
+// commit's reserved run goes back to the free set.
+func (tx *Tx) dropFreelist(a *txAlloc) error {
+	fl := tx.db.free
+	if id := tx.meta.Freelist; id != 0 {
+		n, err := tx.tree.Node(id)
+		if err != nil {
+			return err
+		}
+		a.Free(id, len(n)/tx.db.pageSize)
+		for _, fc := range fl.chunks {
+			if fc.ID != 0 {
+				a.Free(fc.ID, 1)
+			}
+		}
+		// Pages a later commit frees or allocates mark their chunks;
+		// the others' bits are nowhere on disk now.
+		fl.forget(max(uint64(a.hwm), tx.meta.PgCount))
+	}
+	a.releaseRun()
+	return nil
 }
 
 // writeFreelist writes the free-list chunks whose bits changed and a new

@@ -25,6 +25,13 @@ import (
 // file is flushed at a checkpoint, when the log is full, before a large
 // commit (which bypasses the log) and at Close; the log then starts over.
 //
+// A commit that goes through the log does not write the free list: its
+// meta says so (page.MetaFreeDeferred) and names none. That leaves the
+// record the tree's nodes (a one-key commit's list was a third of them).
+// Commits that write the data file directly and forced commits (Close's
+// last one, Shrink's) write the whole list; after a crash, Open rebuilds
+// it from the trees of the meta it chose (db.rebuildFree).
+//
 // After a crash, Open replays the log's records over the data file in
 // txid order. Replay is exact whatever the kernel wrote back meanwhile: a
 // page live in the last logged state was either written by a logged
@@ -51,8 +58,9 @@ type wal struct {
 	// has allocated, while a write past it makes the flush journal the
 	// file's new blocks and size as well.
 	filled int64
-	salt   uint64 // the current generation: records of another are stale
-	pages  int    // data file page size
+	salt   uint64    // the current generation: records of another are stale
+	lastTx page.TxID // txid of the last record of this generation (0: none)
+	pages  int       // data file page size
 }
 
 // walPath is the log beside the data file at path.
@@ -118,6 +126,7 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 		return err
 	}
 	w.off = walHeaderSize
+	w.lastTx = 0
 	w.filled = max(w.filled, walHeaderSize)
 	return db.walSync()
 }
@@ -201,6 +210,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		return fmt.Errorf("mapkv: write log %s: %w", w.path, err)
 	}
 	w.off += int64(hl) + n
+	w.lastTx = txid
 	return nil
 }
 

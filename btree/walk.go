@@ -15,18 +15,34 @@ func (t *Tree) WalkFresh(root page.Ref, tx page.TxID, fn func(id page.ID, node [
 	if root.Root == 0 || root.Birth != tx {
 		return nil
 	}
-	return t.walkFresh(root.Root, tx, 0, fn)
+	return t.walk(root.Root, tx, tx, 0, fn)
 }
 
-func (t *Tree) walkFresh(id page.ID, tx page.TxID, depth int, fn func(page.ID, []byte)) error {
+// WalkAll visits every node reachable from the root bucket ref: branches,
+// leaves, nested buckets' trees and overflow values, each verified (id,
+// birth as its parent records it, checksum) before it is passed to fn or
+// its elements are read. It reads the whole tree.
+func (t *Tree) WalkAll(root page.Ref, fn func(id page.ID, node []byte)) error {
+	if root.Root == 0 {
+		return nil
+	}
+	return t.walk(root.Root, root.Birth, 0, 0, fn)
+}
+
+// walk visits the node id, written by birth, and below it the children
+// written by only (every child if only is 0).
+func (t *Tree) walk(id page.ID, birth, only page.TxID, depth int, fn func(page.ID, []byte)) error {
 	if depth >= 2*page.MaxDepth {
 		return fmt.Errorf("%w: nesting deeper than %d levels (a loop?)", page.ErrFormat, 2*page.MaxDepth)
+	}
+	if birth == 0 {
+		return fmt.Errorf("%w: page %d referenced with birth txid 0", page.ErrFormat, id)
 	}
 	n, err := t.Node(id)
 	if err != nil {
 		return err
 	}
-	if err := page.Verify(n, id, tx); err != nil {
+	if err := page.Verify(n, id, birth); err != nil {
 		return err
 	}
 	typ := page.NodeType(n)
@@ -40,8 +56,8 @@ func (t *Tree) walkFresh(id page.ID, tx page.TxID, depth int, fn func(page.ID, [
 	for i := 0; i < page.Count(n); i++ {
 		if typ == page.TypeBranch {
 			cid, cb := page.BranchChild(n, i)
-			if cb == tx {
-				if err := t.walkFresh(cid, tx, depth+1, fn); err != nil {
+			if only == 0 || cb == only {
+				if err := t.walk(cid, cb, only, depth+1, fn); err != nil {
 					return err
 				}
 			}
@@ -55,20 +71,23 @@ func (t *Tree) walkFresh(id page.ID, tx page.TxID, depth int, fn func(page.ID, [
 			continue
 		}
 		r, _ := page.DecodeRef(v)
-		if r.Birth != tx || r.Root == 0 {
+		if only != 0 && r.Birth != only || r.Root == 0 {
 			continue
 		}
 		if f&page.FlagBucket != 0 {
-			if err := t.walkFresh(r.Root, tx, depth+1, fn); err != nil {
+			if err := t.walk(r.Root, r.Birth, only, depth+1, fn); err != nil {
 				return err
 			}
 			continue
+		}
+		if r.Birth == 0 {
+			return fmt.Errorf("%w: overflow page %d referenced with birth txid 0", page.ErrFormat, r.Root)
 		}
 		on, err := t.Node(r.Root)
 		if err != nil {
 			return err
 		}
-		if err := page.Verify(on, r.Root, tx); err != nil {
+		if err := page.Verify(on, r.Root, r.Birth); err != nil {
 			return err
 		}
 		if page.NodeType(on) != page.TypeOverflow {

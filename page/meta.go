@@ -23,6 +23,12 @@ const (
 	// MetaSynced says the data pages were flushed before this meta was
 	// written (the two-sync commit): Open need not verify the commit record.
 	MetaSynced uint32 = 1
+	// MetaFreeDeferred says the commit did not write the free list (a
+	// small commit made durable by the write-ahead log): the meta names
+	// none (Freelist and FreeTx are 0), and every page below PgCount that
+	// the meta cannot reach is free. Open rebuilds the list by walking the
+	// trees; the next commit that writes one writes every chunk.
+	MetaFreeDeferred uint32 = 2
 )
 
 // MetaSize is the number of bytes of a meta page covered by its checksum.
@@ -105,6 +111,12 @@ func DecodeMeta(b []byte, slot ID) (Meta, error) {
 	}
 	if m.Freelist == 1 || (m.Freelist != 0 && uint64(m.Freelist) >= m.PgCount) {
 		return m, formatErr("meta %d: free-list page %d outside the file (%d pages)", slot, m.Freelist, m.PgCount)
+	}
+	if m.Flags&MetaFreeDeferred != 0 && (m.Freelist != 0 || m.FreeTx != 0) {
+		return m, formatErr("meta %d: free list deferred but names page %d (tx %d)", slot, m.Freelist, m.FreeTx)
+	}
+	if m.Flags&^(MetaSynced|MetaFreeDeferred) != 0 {
+		return m, formatErr("meta %d: unknown flags %#x", slot, m.Flags)
 	}
 	return m, nil
 }

@@ -21,6 +21,7 @@ type infoReport struct {
 	PageCount     uint64 `json:"page_count"`    // pages up to the high-water mark
 	PagesInUse    uint64 `json:"pages_in_use"`  // meta pages and pages reachable from the tree
 	FreePages     uint64 `json:"free_pages"`    // free pages below the high-water mark
+	FreeUnknown   bool   `json:"free_unknown"`  // free pages not counted: the last commit deferred its free list to the log
 	TailPages     int64  `json:"tail_pages"`    // pages of the file beyond the high-water mark
 	Buckets       int    `json:"buckets"`       // top-level buckets
 	BucketsTotal  int    `json:"buckets_total"` // buckets at every level
@@ -60,8 +61,13 @@ func newInfoCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "page size:\t%d\n", r.PageSize)
 			fmt.Fprintf(w, "txid:\t%d\n", r.TxID)
 			fmt.Fprintf(w, "file size:\t%s (%d bytes)\n", humanBytes(r.FileSize), r.FileSize)
-			fmt.Fprintf(w, "pages:\t%d (%d in use, %d free, %d beyond the high-water mark)\n",
-				r.PageCount+uint64(max(r.TailPages, 0)), r.PagesInUse, r.FreePages, r.TailPages)
+			if r.FreeUnknown {
+				fmt.Fprintf(w, "pages:\t%d (%d up to the high-water mark, %d beyond it; free pages not counted: the last commit left the free list to the writer's log)\n",
+					r.PageCount+uint64(max(r.TailPages, 0)), r.PageCount, r.TailPages)
+			} else {
+				fmt.Fprintf(w, "pages:\t%d (%d in use, %d free, %d beyond the high-water mark)\n",
+					r.PageCount+uint64(max(r.TailPages, 0)), r.PagesInUse, r.FreePages, r.TailPages)
+			}
 			fmt.Fprintf(w, "buckets:\t%d (%d with nested buckets)\n", r.Buckets, r.BucketsTotal)
 			fmt.Fprintf(w, "keys:\t%d\n", r.Keys)
 			if len(r.Readers) > 0 {
@@ -95,6 +101,7 @@ func (g *globals) info(path string) (*infoReport, error) {
 		FileSize:      st.FileSize,
 		PageCount:     st.PageCount,
 		FreePages:     st.FreePageN + st.PendingPageN,
+		FreeUnknown:   st.FreeListDeferred,
 		TailPages:     st.FileSize/int64(st.PageSize) - int64(st.PageCount),
 		MetaFallback:  st.MetaFallback,
 		OldestReader:  st.OldestReadTxID,

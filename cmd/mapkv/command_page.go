@@ -183,11 +183,18 @@ func (pf *pageFile) describeMeta(t io.Writer, id page.ID) {
 	fmt.Fprintf(t, "page count:\t%d\n", mm.PgCount)
 	fmt.Fprintf(t, "root:\tpage %d (tx %d), sequence %d\n", mm.Root.Root, mm.Root.Birth, mm.Root.Seq)
 	fmt.Fprintf(t, "free list:\tpage %d (tx %d)\n", mm.Freelist, mm.FreeTx)
-	synced := ""
+	var notes []string
 	if mm.Flags&page.MetaSynced != 0 {
-		synced = " (synced: data flushed before this meta)"
+		notes = append(notes, "synced: data flushed before this meta")
 	}
-	fmt.Fprintf(t, "flags:\t%#x%s\n", mm.Flags, synced)
+	if mm.Flags&page.MetaFreeDeferred != 0 {
+		notes = append(notes, "free list deferred: the commit went through the log; every page not reachable is free")
+	}
+	desc := ""
+	if len(notes) > 0 {
+		desc = " (" + strings.Join(notes, "; ") + ")"
+	}
+	fmt.Fprintf(t, "flags:\t%#x%s\n", mm.Flags, desc)
 	fmt.Fprintf(t, "commit record:\t%d pages, hash %016x\n", mm.CommitPages, mm.CommitHash)
 }
 
