@@ -265,6 +265,8 @@ func (tx *Tx) commit() error {
 			// Keep some slabs for the next commit; the rest go to the GC.
 			db.slabs = append(db.slabs, a.slabs[:min(len(a.slabs), 16)]...)
 		}()
+		// Runs one, the streamer is done with the slabs (see stream).
+		defer a.drain() //nolint:errcheck // a failed commit is failing already
 	}
 	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid}
 	for _, r := range tx.freeRoots {
@@ -285,7 +287,8 @@ func (tx *Tx) commit() error {
 	// list from the trees after a crash (see page.MetaFreeDeferred).
 	// Commits that write the data file directly, and forced ones (Close,
 	// Shrink), write it.
-	deferFree := db.wal != nil && !tx.force && !tx.rewrite && db.wal.fits(len(a.bufs), a.written)
+	logged := db.wal.useLog(a) // decided before the free list adds nodes
+	deferFree := logged && !tx.force && !tx.rewrite
 	var flID page.ID
 	var err error
 	freeTx := txid
@@ -295,6 +298,12 @@ func (tx *Tx) commit() error {
 		}
 		freeTx = 0
 	} else if flID, err = tx.writeFreelist(a, txid); err != nil {
+		return err
+	}
+	// Every node is built: the streamer finishes before anything else
+	// writes or flushes the file.
+	if err := a.drain(); err != nil {
+		db.failed = err
 		return err
 	}
 	hwm := a.hwm
@@ -323,7 +332,7 @@ func (tx *Tx) commit() error {
 	if tx.rewrite {
 		return tx.rewriteMeta(a, meta)
 	}
-	if db.wal.fits(len(a.bufs), a.written) {
+	if logged && db.wal.fits(len(a.bufs), a.written) {
 		// Durable once in the log; the data file is written but not
 		// flushed (see wal.go). Its nodes go first, to free pages no
 		// meta names: if that write fails, nothing is committed.
@@ -506,6 +515,25 @@ type txAlloc struct {
 	hwm     page.ID
 	dirtyHi int64
 	written int64
+
+	// Streaming (see stream): a run of nodes sealed on contiguous pages,
+	// not written yet, and the nodes already written (by their first
+	// byte: a page freed and taken again holds another node).
+	q        [][]byte
+	qStart   page.ID
+	qNext    page.ID
+	qBytes   int
+	streamed map[page.ID]*byte
+	jobs     chan streamJob // to the streamer goroutine; nil: none started
+	jobsDone chan error     // its first error, once jobs is closed
+	drained  bool
+	drainErr error
+}
+
+// streamJob is a run of nodes for the streamer to write.
+type streamJob struct {
+	start page.ID
+	iov   [][]byte
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -603,6 +631,25 @@ func (a *txAlloc) mem(n int) []byte {
 	return b
 }
 
+// runs returns how many runs of contiguous pages the nodes in a.bufs
+// make (sorting a copy: a.bufs may still grow).
+func (a *txAlloc) runs() int {
+	ids := make([]page.ID, 0, len(a.bufs))
+	for id := range a.bufs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	n := 0
+	var next page.ID
+	for _, id := range ids {
+		if n == 0 || id != next {
+			n++
+		}
+		next = id + page.ID(len(a.bufs[id])/a.tx.db.pageSize)
+	}
+	return n
+}
+
 // sortedIDs returns the first pages of the nodes in a.bufs in order,
 // sorting them once per commit (writeFresh and the log's record both
 // want them).
@@ -625,6 +672,10 @@ func (a *txAlloc) writeFresh() error {
 		return nil
 	}
 	db := a.tx.db
+	if err := a.drain(); err != nil {
+		db.failed = err
+		return err
+	}
 	ids := a.sortedIDs()
 	ps := int64(db.pageSize)
 	var iov [][]byte
@@ -634,26 +685,18 @@ func (a *txAlloc) writeFresh() error {
 		if len(iov) == 0 {
 			return nil
 		}
-		var err error
-		if hooks.write != nil {
-			n := 0
-			for _, b := range iov {
-				n += len(b)
-			}
-			err = hooks.write(db, int64(start)*ps, n)
-		}
-		if err == nil {
-			err = pwritev(db.file, iov, int64(start)*ps)
-		}
+		err := a.writeAt(start, iov)
 		iov = iov[:0]
 		if err != nil {
 			db.failed = err
-			return fmt.Errorf("mapkv: write %s: %w", db.path, err)
 		}
-		return nil
+		return err
 	}
 	for _, id := range ids {
 		b := a.bufs[id]
+		if p, ok := a.streamed[id]; ok && p == &b[0] {
+			continue // written while the commit was built
+		}
 		if len(iov) > 0 && id != next {
 			if err := flush(); err != nil {
 				return err
@@ -668,6 +711,28 @@ func (a *txAlloc) writeFresh() error {
 	return flush()
 }
 
+// writeAt writes iov to the file at page start with pwritev (through
+// hooks.write in tests).
+func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
+	db := a.tx.db
+	off := int64(start) * int64(db.pageSize)
+	var err error
+	if hooks.write != nil {
+		n := 0
+		for _, b := range iov {
+			n += len(b)
+		}
+		err = hooks.write(db, off, n)
+	}
+	if err == nil {
+		err = pwritev(db.file, iov, off)
+	}
+	if err != nil {
+		return fmt.Errorf("mapkv: write %s: %w", db.path, err)
+	}
+	return nil
+}
+
 func (a *txAlloc) Free(id page.ID, n int) {
 	r := page.Run{Start: id, Len: uint64(n)}
 	if _, ok := a.fresh[id]; ok {
@@ -680,7 +745,107 @@ func (a *txAlloc) Free(id page.ID, n int) {
 	a.tx.db.free.addPending(a.tx.meta.TxID+1, r)
 }
 
-func (a *txAlloc) Sealed(id page.ID, sum uint64) { a.fresh[id] = sum }
+// Sealed records a finished node's checksum and, in a large commit,
+// streams it to the file (see stream).
+func (a *txAlloc) Sealed(id page.ID, sum uint64) {
+	a.fresh[id] = sum
+	if a.bufs != nil && a.written >= logAlways {
+		a.stream(id)
+	}
+}
+
+// A large commit whose nodes come out on contiguous pages (a sorted load
+// appending leaves) writes them while it builds the rest, in runs of
+// streamRun bytes, and starts their writeback at once: the disk then
+// writes while the CPU builds, and the commit's flush waits only for the
+// last run and the meta. The writes and the writeback's submission run on
+// a goroutine of the commit's own (the streamer), so they take the other
+// core, not the builder's time; the builder only hands it finished nodes,
+// which nothing changes after they are sealed, and drain waits for it
+// before anything else writes or flushes the file and before the slabs
+// go back to the pool. Runs broken off shorter than streamKeep (scattered
+// nodes) are left to writeFresh, so a commit that goes through the log
+// after all has written little twice. A node written early and then freed
+// by the same commit is harmless: its page is free, and a node that takes
+// the page again is written after it.
+const (
+	streamRun  = 256 << 10
+	streamKeep = 64 << 10
+)
+
+// stream adds the sealed node id to the run being gathered, writing the
+// run when it is long enough or when id does not continue it.
+func (a *txAlloc) stream(id page.ID) {
+	b := a.bufs[id]
+	if len(a.q) > 0 && id != a.qNext {
+		a.flushRun(a.qBytes >= streamKeep)
+	}
+	if len(a.q) == 0 {
+		a.qStart = id
+	}
+	a.q = append(a.q, b)
+	a.qBytes += len(b)
+	a.qNext = id + page.ID(len(b)/a.tx.db.pageSize)
+	if a.qBytes >= streamRun {
+		a.flushRun(true)
+	}
+}
+
+// flushRun hands the gathered run to the streamer (if write), then
+// empties it. A failed write fails the commit at drain.
+func (a *txAlloc) flushRun(write bool) {
+	if write && !a.drained {
+		db := a.tx.db
+		if a.jobs == nil {
+			a.streamed = map[page.ID]*byte{}
+			a.jobs = make(chan streamJob, 16)
+			a.jobsDone = make(chan error, 1)
+			go a.streamer(a.jobs, a.jobsDone)
+		}
+		id := a.qStart
+		for _, b := range a.q {
+			a.streamed[id] = &b[0]
+			id += page.ID(len(b) / db.pageSize)
+		}
+		a.jobs <- streamJob{start: a.qStart, iov: slices.Clone(a.q)}
+	}
+	a.q = a.q[:0]
+	a.qBytes = 0
+}
+
+// streamer writes the runs it is handed and starts their writeback; after
+// the first error it only drains. It reports that error, or nil, on done.
+func (a *txAlloc) streamer(jobs <-chan streamJob, done chan<- error) {
+	db := a.tx.db
+	var first error
+	for j := range jobs {
+		if first != nil {
+			continue
+		}
+		n := 0
+		for _, b := range j.iov {
+			n += len(b)
+		}
+		if first = a.writeAt(j.start, j.iov); first == nil && !db.opts.NoSync {
+			startWriteback(db.file, int64(j.start)*int64(db.pageSize), int64(n))
+		}
+	}
+	done <- first
+}
+
+// drain stops streaming: it waits for the streamer to write what it was
+// handed and returns its error. Later calls return the same.
+func (a *txAlloc) drain() error {
+	if a.drained {
+		return a.drainErr
+	}
+	a.drained = true
+	if a.jobs != nil {
+		close(a.jobs)
+		a.drainErr = <-a.jobsDone
+	}
+	return a.drainErr
+}
 
 // publish makes meta the state new transactions read. Called by the writer.
 func (db *DB) publish(meta page.Meta) {

@@ -141,11 +141,35 @@ func (db *DB) walSync() error {
 	return real()
 }
 
-// fits reports whether a commit writing n bytes of nodes goes through the
-// log: it must leave room for a few more (a larger commit writes the data
-// file directly, as a log record would only double its writes).
+// fits reports whether a commit writing n bytes of nodes fits in the log:
+// it must leave room for a few more (a larger commit writes the data file
+// directly, as a log record would only double its writes).
 func (w *wal) fits(nodes int, n int64) bool {
 	return w != nil && recFixed+int64(nodes)*recNodeSize+8+n <= w.size/4
+}
+
+// Past logAlways bytes, a commit whose nodes lie in long runs of pages
+// (a sorted load appending leaves) writes the data file directly: its
+// flush is a few sequential extents, and a log record would write every
+// byte twice. One whose nodes are scattered (at least one run per
+// logRunBytes written) still goes through the log, whose one sequential
+// write flushes much faster than scattered pages. Measured on a 1M-key
+// sorted load of 10,000-key commits (1.2 MB each): 440 ms direct against
+// 560-680 ms through the log.
+const (
+	logAlways   = 256 << 10
+	logRunBytes = 64 << 10
+)
+
+// useLog reports whether a's commit goes through the log.
+func (w *wal) useLog(a *txAlloc) bool {
+	if !w.fits(len(a.bufs), a.written) {
+		return false
+	}
+	if a.written <= logAlways {
+		return true
+	}
+	return int64(a.runs())*logRunBytes > a.written
 }
 
 // append writes one commit to the log and flushes it: the meta (as it

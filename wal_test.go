@@ -365,6 +365,13 @@ func TestLogManyNodes(t *testing.T) {
 	if err := put(40000, 1); err != nil {
 		t.Fatal(err)
 	}
+	// Rewrite every other leaf: the pages freed alternate with live
+	// ones, so the next commit's nodes land scattered, and a large
+	// commit of scattered nodes goes through the log (one of contiguous
+	// nodes would write the data file directly).
+	if err := put(40000, 24); err != nil {
+		t.Fatal(err)
+	}
 	var logSyncs int
 	restore := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
 		logSyncs++

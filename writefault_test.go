@@ -89,3 +89,58 @@ func TestFaultOpenSync(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStreamedWrites: a large commit whose nodes land on contiguous pages
+// (a sorted load) writes them in runs of 256 KiB while it builds the rest
+// (each run is one write, where writeFresh would write the whole region
+// at once), and the result is the same as without: the model after a
+// reopen, Check clean. A streamed write that fails fails the commit as a
+// failed write does: EIO, ErrFailed after it, and a reopen at the commit
+// before.
+func TestStreamedWrites(t *testing.T) {
+	db, path, m := relFaultDB(t, &mapkv.Options{PageSize: 4096})
+	var runs, writes int
+	restore := mapkv.SetWriteHook(func(_ *mapkv.DB, _ int64, n int) error {
+		writes++
+		if n >= 256<<10 && n < 256<<10+4096*16 {
+			runs++
+		}
+		return nil
+	})
+	if err := relCommit(db, m, relFill("sorted", 0, 30000, 100)); err != nil { // about 4 MB of leaves
+		t.Fatal(err)
+	}
+	restore()
+	if runs < 8 {
+		t.Fatalf("a sorted commit of about 4 MB: %d of its %d writes are 256 KiB runs, want at least 8 (streamed)", runs, writes)
+	}
+	db.Close()
+	db = relReopen(t, path, nil)
+	relExpect(t, db, m, "after a streamed commit")
+	mustCheck(t, db)
+
+	// The third streamed run fails.
+	n := 0
+	restore = mapkv.SetWriteHook(func(_ *mapkv.DB, _ int64, size int) error {
+		if size >= 256<<10 {
+			if n++; n == 3 {
+				return syscall.EIO
+			}
+		}
+		return nil
+	})
+	err := relCommit(db, m, relFill("sorted2", 0, 30000, 100))
+	restore()
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("a commit whose streamed write fails: %v, want EIO", err)
+	}
+	if err := relCommit(db, m, relFill("after", 0, 1, 1)); !errors.Is(err, mapkv.ErrFailed) {
+		t.Fatalf("a commit after the failed write: %v, want ErrFailed", err)
+	}
+	relExpect(t, db, m, "after the failed commit")
+	db.Close()
+	db = relReopen(t, path, nil)
+	defer db.Close()
+	relExpect(t, db, m, "reopened after the failed commit")
+	mustCheck(t, db)
+}
