@@ -268,7 +268,10 @@ func (tx *Tx) commit() error {
 		// Runs one, the streamer is done with the slabs (see stream).
 		defer a.drain() //nolint:errcheck // a failed commit is failing already
 	}
-	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid}
+	// A bucket's pending set hands Apply its changes strictly ascending:
+	// kept in order as they arrive, or sorted with one change per key
+	// (pendingSet), of keys copied at Put.
+	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid, Ordered: true}
 	for _, r := range tx.freeRoots {
 		if err := w.FreeTree(r.root); err != nil {
 			return err
@@ -524,16 +527,19 @@ type txAlloc struct {
 	qNext    page.ID
 	qBytes   int
 	streamed map[page.ID]*byte
-	jobs     chan streamJob // to the streamer goroutine; nil: none started
-	jobsDone chan error     // its first error, once jobs is closed
+	jobs     chan *streamJob // to the streamer goroutine; nil: none started
+	jobsDone chan error      // its first error, once jobs is closed
+	handed   []*streamJob    // every job handed over, for their checksums
 	drained  bool
 	drainErr error
 }
 
-// streamJob is a run of nodes for the streamer to write.
+// streamJob is a run of nodes for the streamer to seal and write; it
+// leaves their checksums in sums.
 type streamJob struct {
 	start page.ID
-	iov   [][]byte
+	nodes [][]byte
+	sums  []uint64
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -745,13 +751,15 @@ func (a *txAlloc) Free(id page.ID, n int) {
 	a.tx.db.free.addPending(a.tx.meta.TxID+1, r)
 }
 
-// Sealed records a finished node's checksum and, in a large commit,
-// streams it to the file (see stream).
-func (a *txAlloc) Sealed(id page.ID, sum uint64) {
-	a.fresh[id] = sum
-	if a.bufs != nil && a.written >= logAlways {
+// Seal seals a finished node and records its checksum, or, in a large
+// commit, hands it to the streamer, which seals it before writing it
+// (see stream).
+func (a *txAlloc) Seal(id page.ID, node []byte) {
+	if a.bufs != nil && a.written >= logAlways && !a.drained {
 		a.stream(id)
+		return
 	}
+	a.fresh[id] = page.Seal(node)
 }
 
 // A large commit whose nodes come out on contiguous pages (a sorted load
@@ -791,59 +799,89 @@ func (a *txAlloc) stream(id page.ID) {
 	}
 }
 
-// flushRun hands the gathered run to the streamer (if write), then
-// empties it. A failed write fails the commit at drain.
+// flushRun hands the gathered run to the streamer (if write) or seals its
+// nodes here (they are left to writeFresh), then empties it. A failed
+// write fails the commit at drain.
 func (a *txAlloc) flushRun(write bool) {
+	db := a.tx.db
+	id := a.qStart
 	if write && !a.drained {
-		db := a.tx.db
 		if a.jobs == nil {
 			a.streamed = map[page.ID]*byte{}
-			a.jobs = make(chan streamJob, 16)
+			a.jobs = make(chan *streamJob, 16)
 			a.jobsDone = make(chan error, 1)
 			go a.streamer(a.jobs, a.jobsDone)
 		}
-		id := a.qStart
 		for _, b := range a.q {
 			a.streamed[id] = &b[0]
 			id += page.ID(len(b) / db.pageSize)
 		}
-		a.jobs <- streamJob{start: a.qStart, iov: slices.Clone(a.q)}
+		j := &streamJob{start: a.qStart, nodes: slices.Clone(a.q), sums: make([]uint64, len(a.q))}
+		a.handed = append(a.handed, j)
+		a.jobs <- j
+	} else {
+		for _, b := range a.q {
+			sum := page.Seal(b)
+			if cur, ok := a.bufs[id]; ok && &cur[0] == &b[0] { // not freed since
+				a.fresh[id] = sum
+			}
+			id += page.ID(len(b) / db.pageSize)
+		}
 	}
 	a.q = a.q[:0]
 	a.qBytes = 0
 }
 
-// streamer writes the runs it is handed and starts their writeback; after
-// the first error it only drains. It reports that error, or nil, on done.
-func (a *txAlloc) streamer(jobs <-chan streamJob, done chan<- error) {
+// streamer seals and writes the runs it is handed and starts their
+// writeback; after the first error it only seals. It reports that error,
+// or nil, on done.
+func (a *txAlloc) streamer(jobs <-chan *streamJob, done chan<- error) {
 	db := a.tx.db
 	var first error
 	for j := range jobs {
+		n := 0
+		for i, b := range j.nodes {
+			j.sums[i] = page.Seal(b)
+			n += len(b)
+		}
 		if first != nil {
 			continue
 		}
-		n := 0
-		for _, b := range j.iov {
-			n += len(b)
-		}
-		if first = a.writeAt(j.start, j.iov); first == nil && !db.opts.NoSync {
+		if first = a.writeAt(j.start, slices.Clone(j.nodes)); first == nil && !db.opts.NoSync {
 			startWriteback(db.file, int64(j.start)*int64(db.pageSize), int64(n))
 		}
 	}
 	done <- first
 }
 
-// drain stops streaming: it waits for the streamer to write what it was
-// handed and returns its error. Later calls return the same.
+// drain stops streaming: the nodes still gathered are sealed here, the
+// streamer finishes what it was handed, and the checksums it computed go
+// to the commit record (for the nodes that are still this commit's: a
+// page freed and taken again holds another node). It returns the
+// streamer's error; later calls return the same.
 func (a *txAlloc) drain() error {
 	if a.drained {
 		return a.drainErr
+	}
+	if len(a.q) > 0 {
+		a.flushRun(false)
 	}
 	a.drained = true
 	if a.jobs != nil {
 		close(a.jobs)
 		a.drainErr = <-a.jobsDone
 	}
+	ps := a.tx.db.pageSize
+	for _, j := range a.handed {
+		id := j.start
+		for i, b := range j.nodes {
+			if cur, ok := a.bufs[id]; ok && &cur[0] == &b[0] {
+				a.fresh[id] = j.sums[i]
+			}
+			id += page.ID(len(b) / ps)
+		}
+	}
+	a.handed = nil
 	return a.drainErr
 }
 
@@ -982,13 +1020,13 @@ func (tx *Tx) writeFreelist(a *txAlloc, txid page.TxID) (page.ID, error) {
 		lo := page.ID(c * bits)
 		fl.bitmap(bm, lo, min(lo+page.ID(bits), a.hwm))
 		clear(buf[page.FreeBody+8+len(bm):])
-		a.Sealed(fc.ID, page.Seal(buf))
+		a.Seal(fc.ID, buf)
 		index[c] = fc
 	}
 	page.PutHeader(idxBuf, idxID, txid, page.TypeFreelist, uint32(idxPages-1), 0)
 	page.PutFreeIndex(idxBuf, ps, index)
 	clear(idxBuf[page.FreeIndexSize(len(index)):])
-	a.Sealed(idxID, page.Seal(idxBuf))
+	a.Seal(idxID, idxBuf)
 	fl.chunks = index
 	clear(fl.dirty)
 	return idxID, nil

@@ -2,7 +2,10 @@ package mapkv_test
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -119,6 +122,28 @@ func TestStreamedWrites(t *testing.T) {
 	relExpect(t, db, m, "after a streamed commit")
 	mustCheck(t, db)
 
+	// A large commit that deletes most keys of a range and puts others:
+	// its new leaves are merged again as it goes (rebalance frees nodes
+	// the same commit built and handed on), and its commit record must
+	// count exactly the nodes left: the reopen uses its meta.
+	var ops []relOp
+	for i := 0; i < 20000; i++ {
+		if i%8 != 0 {
+			ops = append(ops, relOp{kind: relDel, path: []string{"sorted"}, key: fmt.Sprintf("f%06d", i)})
+		}
+	}
+	ops = append(ops, relFill("more", 0, 5000, 100)...)
+	if err := relCommit(db, m, ops); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = relReopen(t, path, nil)
+	if fb := db.Stats().MetaFallback; fb != "" {
+		t.Fatalf("reopen after a large commit of deletes used the older meta: %s", fb)
+	}
+	relExpect(t, db, m, "after a large commit of deletes")
+	mustCheck(t, db)
+
 	// The third streamed run fails.
 	n := 0
 	restore = mapkv.SetWriteHook(func(_ *mapkv.DB, _ int64, size int) error {
@@ -143,4 +168,40 @@ func TestStreamedWrites(t *testing.T) {
 	defer db.Close()
 	relExpect(t, db, m, "reopened after the failed commit")
 	mustCheck(t, db)
+}
+
+// TestStreamedCommitRecord: large commits of random puts and deletes (1
+// KiB pages: many branch levels, nodes merged again within the commit that
+// built them) must leave a commit record that counts exactly the nodes the
+// meta reaches, whichever of them were streamed: every reopen uses the
+// newest meta, and the state is the model's.
+func TestStreamedCommitRecord(t *testing.T) {
+	db, path, m := relFaultDB(t, &mapkv.Options{PageSize: 1024, InitialSize: 4096, GrowStep: 1 << 20})
+	rng := rand.New(rand.NewPCG(5, 6))
+	rounds := 12
+	if testing.Short() {
+		rounds = 6
+	}
+	for r := range rounds {
+		var ops []relOp
+		for range 3000 {
+			k := fmt.Sprintf("k%06d", rng.IntN(20000))
+			if rng.IntN(5) < 3 {
+				ops = append(ops, relOp{kind: relPut, path: []string{"r"}, key: k, val: strings.Repeat("x", rng.IntN(120))})
+			} else {
+				ops = append(ops, relOp{kind: relDel, path: []string{"r"}, key: k})
+			}
+		}
+		if err := relCommit(db, m, ops); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		db = relReopen(t, path, nil)
+		if fb := db.Stats().MetaFallback; fb != "" {
+			t.Fatalf("round %d: the reopen used the older meta: %s", r, fb)
+		}
+		relExpect(t, db, m, fmt.Sprintf("round %d", r))
+	}
+	mustCheck(t, db)
+	db.Close()
 }

@@ -20,9 +20,12 @@ type Alloc interface {
 	// transaction may be reused at once; an older one only once no reader
 	// can see it.
 	Free(id page.ID, n int)
-	// Sealed records that this transaction wrote the node at id with the
-	// given checksum (the commit record).
-	Sealed(id page.ID, checksum uint64)
+	// Seal is called once the node at id is complete: the allocator
+	// seals it (page.Seal) and records its checksum (the commit record).
+	// It may seal it later, on another goroutine, but before the node is
+	// written or read as sealed: the Writer reads the nodes it built
+	// without checking them (Tree.Fresh), and never changes them after.
+	Seal(id page.ID, node []byte)
 }
 
 // Mutation is one change to a tree: a put of Value (with Flags) under Key,
@@ -41,6 +44,9 @@ type Writer struct {
 	T    *Tree
 	A    Alloc
 	TxID page.TxID
+	// Ordered says the caller has checked that the mutations it passes
+	// are in strictly ascending key order; otherwise Apply checks.
+	Ordered bool
 
 	scratch
 	// appending: every mutation of this Apply sorts after the tree's last
@@ -100,7 +106,7 @@ func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID,
 	if len(muts) == 0 {
 		return root, birth, nil
 	}
-	for i := 1; i < len(muts); i++ {
+	for i := 1; i < len(muts) && !w.Ordered; i++ {
 		if bytes.Compare(muts[i-1].Key, muts[i].Key) >= 0 {
 			return 0, 0, fmt.Errorf("btree: mutations not sorted at %d", i)
 		}
@@ -632,7 +638,7 @@ func (w *Writer) entryFor(m *Mutation) (entry, error) {
 	page.PutHeader(buf, id, w.TxID, page.TypeOverflow, uint32(pages-1), 0)
 	copy(buf[page.HeaderSize:], m.Value)
 	clear(buf[size:])
-	w.A.Sealed(id, page.Seal(buf))
+	w.A.Seal(id, buf)
 	ref := page.Ref{Root: id, Birth: w.TxID, Seq: uint64(len(m.Value))}
 	return entry{m.Key, ref.Encode(make([]byte, page.RefSize)), page.FlagOverflow}, nil
 }
@@ -731,7 +737,7 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 			lw.Add(e.flags, e.key, e.val)
 		}
 		clear(buf[used:])
-		w.A.Sealed(id, page.Seal(buf))
+		w.A.Seal(id, buf)
 		sep, _ := page.LeafKey(buf, 0)
 		if g[0] > 0 {
 			// The parent needs only a key above everything in the previous
@@ -764,7 +770,7 @@ func (w *Writer) packBranches(dst []child, cs []child, appendOnly bool) ([]child
 			bw.Add(c.key, c.id, c.birth)
 		}
 		clear(buf[used:])
-		w.A.Sealed(id, page.Seal(buf))
+		w.A.Seal(id, buf)
 		first, _ := page.BranchKey(buf, 0)
 		dst = append(dst, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
 	}
