@@ -905,29 +905,6 @@ func relCatch(t *testing.T, what string, fn func()) {
 	fn()
 }
 
-// relKnownPanic names a panic that a skipped BUG test already reports
-// (TestCorruptWriteOverDisorderedLeaf): the writer's page.KeyPrefix on a
-// node whose keys are out of order.
-const relKnownPanic = "page.KeyPrefix"
-
-// relCatchKnown is relCatch, except that it returns true instead of
-// failing for the known panic.
-func relCatchKnown(t *testing.T, what string, fn func()) (known bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			stack := debug.Stack()
-			if bytes.Contains(stack, []byte(relKnownPanic)) {
-				known = true
-				t.Logf("known BUG (panic in %s): %v", relKnownPanic, r)
-				return
-			}
-			t.Errorf("PANIC in %s: %v\n%s", what, r, stack)
-		}
-	}()
-	fn()
-	return false
-}
-
 func TestCorruptFiles(t *testing.T) {
 	base, newest, older := relCorruptBase(t)
 	baseImg := relLoadImage(t, base)
@@ -981,7 +958,6 @@ func TestCorruptBitFlips(t *testing.T) {
 	perPage := relEnvInt("MAPKV_BITFLIP_PER_PAGE", 2)
 	dir := t.TempDir()
 	counts := map[string]int{}
-	var known []string
 	pages := len(base) / im.ps
 	for id := 0; id < pages; id++ {
 		for j := 0; j < perPage; j++ {
@@ -1011,17 +987,11 @@ func TestCorruptBitFlips(t *testing.T) {
 				c.allow = relNewest // a free page, or beyond the high-water mark
 			}
 			t.Run(c.name, func(t *testing.T) {
-				if relCatchKnown(t, c.name, func() { counts[relOutcome(t, path, c, newest, older)]++ }) {
-					known = append(known, c.name)
-				}
+				relCatch(t, c.name, func() { counts[relOutcome(t, path, c, newest, older)]++ })
 			})
 		}
 	}
 	t.Logf("seed %d: %d bit flips over %d pages: %v", seed, pages*perPage, pages, counts)
-	if len(known) > 0 {
-		t.Skipf("BUG: a write after %d of the bit flips (%s) panicked in %s: a flipped key byte in a node older than the newest commit passes Open, and the next commit that rewrites the node panics out of Update (see TestCorruptWriteOverDisorderedLeaf, TestCorruptNotLaundered)",
-			len(known), strings.Join(known, "; "), relKnownPanic)
-	}
 }
 
 // TestCorruptCorpus opens every file of testdata/corrupt: none may panic,
@@ -1283,7 +1253,7 @@ func TestCorruptKeyPrefixes(t *testing.T) {
 	_, readErr := relDumpDB(db)
 	t.Logf("Check: %v; reading: %v", checkErr, readErr)
 	if checkErr == nil {
-		t.Skipf("BUG: Check passes a node whose keys do not begin with its common prefix (page.Cpl/CommonPrefix), and does not compare the 4-byte key prefixes with the keys; lookups search those arrays, so on a file Check calls clean Get misses keys that ForEach yields (%v). Found by FuzzOpenSealed.", readErr)
+		t.Fatalf("Check passes a node whose keys do not begin with its common prefix; lookups search the prefix arrays, so Get misses keys that ForEach yields (%v). Found by FuzzOpenSealed.", readErr)
 	}
 	if !errors.Is(checkErr, mapkv.ErrCorrupt) {
 		t.Fatalf("Check: %v does not wrap ErrCorrupt", checkErr)
@@ -1324,7 +1294,7 @@ func TestCorruptWriteOverDisorderedLeaf(t *testing.T) {
 		})
 	}()
 	if p != nil {
-		t.Skipf("BUG: Update on a file with a leaf whose keys are out of order panics out of Update (%v) instead of returning ErrCorrupt: see btree.TestApplyDamagedLeafOrder", p)
+		t.Fatalf("Update on a file with a leaf whose keys are out of order panicked out of Update (%v) instead of returning ErrCorrupt: see btree.TestApplyDamagedLeafOrder", p)
 	}
 	t.Logf("Update: %v", err)
 }
@@ -1378,6 +1348,6 @@ func TestCorruptNotLaundered(t *testing.T) {
 		return nil
 	})
 	if cerr := db.Check(); cerr == nil && !bytes.Equal(got, want) {
-		t.Skipf("BUG: a commit copied a leaf with a flipped bit (stale checksum) into a new node with a valid checksum: Check is now clean and key %q reads %q instead of %q. The writer does not verify the checksums of the nodes it rewrites (btree.Writer.applyNode, repack, FreeTree); verifying them (one xxhash per node a commit touches) would refuse the commit with ErrCorrupt instead, and would also stop FreeTree from freeing pages named by a damaged branch", key, got, want)
+		t.Fatalf("a commit copied a leaf with a flipped bit (stale checksum) into a new node with a valid checksum: Check is now clean and key %q reads %q instead of %q. The writer must verify the nodes it rewrites or frees (btree.Writer.read) and refuse the commit with ErrCorrupt", key, got, want)
 	}
 }

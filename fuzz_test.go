@@ -137,7 +137,7 @@ func relFuzzOpen(t *testing.T, data []byte) {
 	if checkErr != nil && !errors.Is(checkErr, mapkv.ErrCorrupt) {
 		t.Fatalf("Check: %v does not wrap ErrCorrupt", checkErr)
 	}
-	if checkErr == nil && !relFuzzPastKnown {
+	if checkErr == nil {
 		// What Check passes, every reader must be able to read.
 		if _, err := relDumpDB(db); err != nil {
 			t.Fatalf("Check is clean, but reading fails: %v", err)
@@ -176,19 +176,7 @@ func relReseal(b []byte) {
 	}
 }
 
-// relFuzzPastKnown (MAPKV_FUZZ_KNOWN=1) lets the fuzz targets go on past
-// the open bugs RELIABILITY.md lists (the writer's panic in
-// page.KeyPrefix, reads that fail on a file Check passes), so that a long
-// run can find others.
-var relFuzzPastKnown = os.Getenv("MAPKV_FUZZ_KNOWN") != ""
-
-func relFuzzCatch(t *testing.T, what string, fn func()) {
-	if relFuzzPastKnown {
-		relCatchKnown(t, what, fn)
-		return
-	}
-	relCatch(t, what, fn)
-}
+func relFuzzCatch(t *testing.T, what string, fn func()) { relCatch(t, what, fn) }
 
 func FuzzOpen(f *testing.F) {
 	relFuzzCorpus(f, "FuzzOpen")
