@@ -17,8 +17,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"sort"
 	"testing"
 
@@ -34,10 +32,6 @@ const (
 )
 
 var errFuzzFull = errors.New("fuzz: out of pages")
-
-// fuzzPastKnown (MAPKV_FUZZ_KNOWN=1) lets FuzzTree go on past the open bug
-// TestApplyDamagedLeafOrder reports, so that a long run can find others.
-var fuzzPastKnown = os.Getenv("MAPKV_FUZZ_KNOWN") != ""
 
 type fuzzAlloc struct {
 	t      *Tree
@@ -306,24 +300,7 @@ func FuzzTree(f *testing.F) {
 		var newRoot page.ID
 		var newBirth page.TxID
 		var err error
-		known := false
-		func() {
-			if !valid && fuzzPastKnown {
-				// The open bug of TestApplyDamagedLeafOrder: go on past it.
-				defer func() {
-					if r := recover(); r != nil {
-						if !bytes.Contains(debug.Stack(), []byte("page.KeyPrefix")) {
-							panic(r)
-						}
-						known = true
-					}
-				}()
-			}
-			newRoot, newBirth, err = w.Apply(root, birth, muts)
-		}()
-		if known {
-			return
-		}
+		newRoot, newBirth, err = w.Apply(root, birth, muts)
 		if !valid {
 			if err == nil {
 				walk(tr, newRoot)
