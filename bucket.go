@@ -38,7 +38,19 @@ type change struct {
 	key, value []byte
 	flags      uint16
 	del        bool
+	// bucketGone: a nested bucket at key was deleted earlier in the
+	// transaction (its tree is freed apart), so a value may replace the
+	// bucket's element. Set by DeleteBucket and kept by every later
+	// change to the key.
+	bucketGone bool
 	seq        uint32 // in a log: position at arrival (orders changes to one key)
+}
+
+// after returns c, a change to the same key as old that arrives after
+// it, keeping old's bucketGone.
+func (c change) after(old change) change {
+	c.bucketGone = c.bucketGone || old.bucketGone
+	return c
 }
 
 func changeLess(a, b change) bool { return bytes.Compare(a.key, b.key) < 0 }
@@ -87,14 +99,14 @@ func (p *pendingSet) release() {
 
 func (p *pendingSet) put(c change) {
 	if p.tree != nil {
-		p.tree.ReplaceOrInsert(c)
+		treePut(p.tree, c)
 		return
 	}
 	if n := len(p.log); n > 0 && p.sorted {
 		switch d := bytes.Compare(c.key, p.log[n-1].key); {
 		case d == 0 && !p.shared:
 			c.seq = uint32(n - 1)
-			p.log[n-1] = c // the same key again: replace in place
+			p.log[n-1] = c.after(p.log[n-1]) // the same key again: replace in place
 			return
 		case d <= 0: // out of order, or the same key while a savepoint shares the log
 			p.sorted = false
@@ -103,7 +115,7 @@ func (p *pendingSet) put(c change) {
 	c.seq = uint32(len(p.log))
 	if len(p.log) >= math.MaxUint32 {
 		p.toTree()
-		p.tree.ReplaceOrInsert(c)
+		treePut(p.tree, c)
 		return
 	}
 	p.log = append(p.log, c)
@@ -139,6 +151,7 @@ func (p *pendingSet) sort() {
 	out := p.log[:0]
 	for i, c := range p.log {
 		if i+1 < len(p.log) && bytes.Equal(c.key, p.log[i+1].key) {
+			p.log[i+1] = p.log[i+1].after(c)
 			continue
 		}
 		out = append(out, c)
@@ -155,12 +168,20 @@ func (p *pendingSet) sort() {
 func (p *pendingSet) toTree() {
 	t := gbtree.NewG(32, changeLess)
 	for _, c := range p.log { // in arrival order if unsorted: later wins
-		t.ReplaceOrInsert(c)
+		treePut(t, c)
 	}
 	if !p.shared {
 		clear(p.log)
 	}
 	p.log, p.tree, p.sorted, p.shared = nil, t, true, false
+}
+
+// treePut puts c in t, replacing the change to its key (keeping its
+// bucketGone).
+func treePut(t *gbtree.BTreeG[change], c change) {
+	if old, ok := t.ReplaceOrInsert(c); ok && old.bucketGone && !c.bucketGone {
+		t.ReplaceOrInsert(c.after(old))
+	}
 }
 
 // search returns the index of the first change whose key is >= key in a
@@ -566,7 +587,7 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 	if c.committedRoot != 0 {
 		b.tx.freeRoots = append(b.tx.freeRoots, freeRoot{root: c.committedRoot, owner: b})
 	}
-	b.set(change{key: c.name, del: true})
+	b.set(change{key: c.name, del: true, bucketGone: true})
 	return nil
 }
 
@@ -629,13 +650,13 @@ func (b *Bucket) flush(w *btree.Writer) error {
 		muts := (*ms)[:0]
 		if p.tree != nil {
 			p.tree.Ascend(func(c change) bool {
-				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del})
+				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del, OverBucket: c.bucketGone})
 				return true
 			})
 		} else {
 			muts = slices.Grow(muts, len(p.log))
 			for _, c := range p.log {
-				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del})
+				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del, OverBucket: c.bucketGone})
 			}
 		}
 		b.pending = nil

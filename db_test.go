@@ -710,3 +710,73 @@ func TestCloseShrinks(t *testing.T) {
 		t.Fatalf("Shrink on a read-only handle: %v", err)
 	}
 }
+
+// TestDeleteBucketThenPut deletes a nested bucket and puts a value under
+// its name in the same transaction: the commit must succeed (it failed
+// with a false ErrCorrupt: the writer saw a value replace a bucket
+// element). The pending changes take three paths: in order, out of order
+// (sorted at commit) and in the B-tree an unordered set moves to after
+// being read twice.
+func TestDeleteBucketThenPut(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before func(b *mapkv.Bucket)
+	}{
+		{"in-order", func(*mapkv.Bucket) {}},
+		{"unordered", func(b *mapkv.Bucket) { b.Put([]byte("z"), []byte("1")); b.Put([]byte("a"), []byte("1")) }},
+		{"tree", func(b *mapkv.Bucket) {
+			b.Put([]byte("z"), []byte("1"))
+			b.Put([]byte("a"), []byte("1"))
+			b.Get([]byte("a")) // sorts the set
+			b.Put([]byte("c"), []byte("1"))
+			b.Put([]byte("b"), []byte("1"))
+			b.Get([]byte("b")) // unordered again: moves it to a B-tree
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "db")
+			db := mustOpen(t, path, nil)
+			if err := db.Update(func(tx *mapkv.Tx) error {
+				b, err := tx.CreateBucket([]byte("top"))
+				if err != nil {
+					return err
+				}
+				x, err := b.CreateBucket([]byte("x"))
+				if err != nil {
+					return err
+				}
+				return x.Put([]byte("inner"), []byte("v"))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *mapkv.Tx) error {
+				b := tx.Bucket([]byte("top"))
+				tc.before(b)
+				if err := b.DeleteBucket([]byte("x")); err != nil {
+					return err
+				}
+				return b.Put([]byte("x"), []byte("value"))
+			}); err != nil {
+				t.Fatalf("delete a bucket, then put a value under its name: %v", err)
+			}
+			check := func(db *mapkv.DB) {
+				t.Helper()
+				if err := db.View(func(tx *mapkv.Tx) error {
+					b := tx.Bucket([]byte("top"))
+					if got := string(b.Get([]byte("x"))); got != "value" || b.Bucket([]byte("x")) != nil {
+						return fmt.Errorf("x = %q, bucket %v; want the value", got, b.Bucket([]byte("x")) != nil)
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				mustCheck(t, db)
+			}
+			check(db)
+			db.Close()
+			db = mustOpen(t, path, nil)
+			defer db.Close()
+			check(db)
+		})
+	}
+}

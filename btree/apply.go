@@ -36,6 +36,9 @@ type Mutation struct {
 	Value  []byte
 	Flags  uint16
 	Delete bool
+	// OverBucket: the caller deleted a nested bucket at Key (and frees its
+	// tree itself), so a value may replace a bucket element there.
+	OverBucket bool
 }
 
 // Writer applies sorted mutations to trees, writing new nodes copy-on-write
@@ -597,7 +600,7 @@ func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
 			out = append(out, entry{k, v, f})
 			i++
 		case c == 0:
-			if f&page.FlagBucket != 0 && !muts[j].Delete && muts[j].Flags&page.FlagBucket == 0 {
+			if f&page.FlagBucket != 0 && !muts[j].Delete && muts[j].Flags&page.FlagBucket == 0 && !muts[j].OverBucket {
 				// The root package never puts a value over a bucket; a
 				// wrong nested-bucket count in a damaged file could.
 				return nil, fmt.Errorf("%w: page %d: key %d names a bucket that a value would replace (bad nested-bucket count)", page.ErrFormat, page.PageID(n), i)
