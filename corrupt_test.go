@@ -1221,6 +1221,43 @@ func TestCorruptSharedSubtree(t *testing.T) {
 	}
 }
 
+// TestCorruptSharedSubtreeDeferred: the same chain of branches under a
+// meta that deferred its free list (page.MetaFreeDeferred), so that a
+// read-write Open walks every tree to rebuild the list. The walk must
+// stop at the shared pages (it is bounded by the file's page count): Open
+// succeeds, reuses no page, says why in Stats.FreeListLost, and Check
+// reports the shared pages.
+func TestCorruptSharedSubtreeDeferred(t *testing.T) {
+	base, _, _ := relCorruptBase(t)
+	im := relLoadImage(t, base)
+	im.relDAG(t, "alpha", 12, 4)
+	m := im.meta[im.newest]
+	m.Flags |= page.MetaFreeDeferred
+	m.Freelist, m.FreeTx = 0, 0
+	im.setMeta(im.newest, m)
+	path := filepath.Join(t.TempDir(), "dag.db")
+	if err := os.WriteFile(path, im.b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	db, err := mapkv.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open took %v over 13 nodes", d)
+	}
+	st := db.Stats()
+	if st.FreeListLost == "" || st.FreePageN != 0 {
+		t.Errorf("Open over a shared subtree: FreeListLost %q, %d free pages; want a reason and none", st.FreeListLost, st.FreePageN)
+	}
+	t.Logf("Stats.FreeListLost: %s", st.FreeListLost)
+	if err := db.Check(); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("Check of a shared subtree: %v", err)
+	}
+}
+
 // TestCorruptKeyPrefixes rewrites a leaf with a common prefix its keys do
 // not share (a valid checksum over a bad node). Lookups search the prefix
 // arrays, scans read the elements: if Check passes such a node, Get and

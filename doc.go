@@ -36,17 +36,21 @@
 // carries its page id, the txid that wrote it and an xxhash64 checksum;
 // branch entries carry their child's txid too.
 //
-// A commit costs one flush (fdatasync). A small commit writes its nodes
-// and meta as one record to the write-ahead log, path + "-wal", and
-// flushes only the log; it then writes the same bytes to the data file
-// without flushing it, so readers, other processes and snapshots keep
-// reading the data file. The data file is flushed when the log is full,
-// before a commit too large for the log, and at Close; after a crash, a
-// read-write Open replays the log into it (Options.WALSize). A large
-// commit writes the data file directly: its meta records how many nodes
-// the transaction wrote and a hash of their checksums, Open uses the
-// newest meta only if the nodes it names all verify, and falls back to
-// the previous meta, whose pages the commit never touched, otherwise.
+// A commit costs one flush (fdatasync). A small commit (or a large one
+// whose nodes are scattered over the file) writes its nodes and meta as
+// one record to the write-ahead log, path + "-wal", and flushes only the
+// log; it writes the same nodes to the data file without flushing it, so
+// readers, other processes and snapshots keep reading the data file. It
+// leaves the free list out (the meta says so): Close writes it, and after
+// a crash a read-write Open rebuilds it from the trees. The data file is
+// flushed when the log is full, before a commit that bypasses the log,
+// and at Close; after a crash, a read-write Open replays the log into it
+// (Options.WALSize). A large commit of nodes in long runs of pages (a
+// sorted load), or one too large for the log, writes the data file
+// directly: its meta records how many nodes the transaction wrote and a hash of their
+// checksums, Open uses the newest meta only if the nodes it names all
+// verify, and falls back to the previous meta, whose pages the commit
+// never touched, otherwise.
 // Very large commits (Options.SyncThreshold) flush data and meta
 // separately. Options.WriteMap writes the pages through a writable shared
 // mapping and flushes them with msync instead, as LMDB's MDB_WRITEMAP

@@ -265,8 +265,6 @@ func (tx *Tx) commit() error {
 			// Keep some slabs for the next commit; the rest go to the GC.
 			db.slabs = append(db.slabs, a.slabs[:min(len(a.slabs), 16)]...)
 		}()
-		// Runs one, the streamer is done with the slabs (see stream).
-		defer a.drain() //nolint:errcheck // a failed commit is failing already
 	}
 	// A bucket's pending set hands Apply its changes strictly ascending:
 	// kept in order as they arrive, or sorted with one change per key
@@ -301,12 +299,6 @@ func (tx *Tx) commit() error {
 		}
 		freeTx = 0
 	} else if flID, err = tx.writeFreelist(a, txid); err != nil {
-		return err
-	}
-	// Every node is built: the streamer finishes before anything else
-	// writes or flushes the file.
-	if err := a.drain(); err != nil {
-		db.failed = err
 		return err
 	}
 	hwm := a.hwm
@@ -518,28 +510,6 @@ type txAlloc struct {
 	hwm     page.ID
 	dirtyHi int64
 	written int64
-
-	// Streaming (see stream): a run of nodes sealed on contiguous pages,
-	// not written yet, and the nodes already written (by their first
-	// byte: a page freed and taken again holds another node).
-	q        [][]byte
-	qStart   page.ID
-	qNext    page.ID
-	qBytes   int
-	streamed map[page.ID]*byte
-	jobs     chan *streamJob // to the streamer goroutine; nil: none started
-	jobsDone chan error      // its first error, once jobs is closed
-	handed   []*streamJob    // every job handed over, for their checksums
-	drained  bool
-	drainErr error
-}
-
-// streamJob is a run of nodes for the streamer to seal and write; it
-// leaves their checksums in sums.
-type streamJob struct {
-	start page.ID
-	nodes [][]byte
-	sums  []uint64
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -678,10 +648,6 @@ func (a *txAlloc) writeFresh() error {
 		return nil
 	}
 	db := a.tx.db
-	if err := a.drain(); err != nil {
-		db.failed = err
-		return err
-	}
 	ids := a.sortedIDs()
 	ps := int64(db.pageSize)
 	var iov [][]byte
@@ -700,9 +666,6 @@ func (a *txAlloc) writeFresh() error {
 	}
 	for _, id := range ids {
 		b := a.bufs[id]
-		if p, ok := a.streamed[id]; ok && p == &b[0] {
-			continue // written while the commit was built
-		}
 		if len(iov) > 0 && id != next {
 			if err := flush(); err != nil {
 				return err
@@ -751,139 +714,9 @@ func (a *txAlloc) Free(id page.ID, n int) {
 	a.tx.db.free.addPending(a.tx.meta.TxID+1, r)
 }
 
-// Seal seals a finished node and records its checksum, or, in a large
-// commit, hands it to the streamer, which seals it before writing it
-// (see stream).
-func (a *txAlloc) Seal(id page.ID, node []byte) {
-	if a.bufs != nil && a.written >= logAlways && !a.drained {
-		a.stream(id)
-		return
-	}
-	a.fresh[id] = page.Seal(node)
-}
-
-// A large commit whose nodes come out on contiguous pages (a sorted load
-// appending leaves) writes them while it builds the rest, in runs of
-// streamRun bytes, and starts their writeback at once: the disk then
-// writes while the CPU builds, and the commit's flush waits only for the
-// last run and the meta. The writes and the writeback's submission run on
-// a goroutine of the commit's own (the streamer), so they take the other
-// core, not the builder's time; the builder only hands it finished nodes,
-// which nothing changes after they are sealed, and drain waits for it
-// before anything else writes or flushes the file and before the slabs
-// go back to the pool. Runs broken off shorter than streamKeep (scattered
-// nodes) are left to writeFresh, so a commit that goes through the log
-// after all has written little twice. A node written early and then freed
-// by the same commit is harmless: its page is free, and a node that takes
-// the page again is written after it.
-const (
-	streamRun  = 256 << 10
-	streamKeep = 64 << 10
-)
-
-// stream adds the sealed node id to the run being gathered, writing the
-// run when it is long enough or when id does not continue it.
-func (a *txAlloc) stream(id page.ID) {
-	b := a.bufs[id]
-	if len(a.q) > 0 && id != a.qNext {
-		a.flushRun(a.qBytes >= streamKeep)
-	}
-	if len(a.q) == 0 {
-		a.qStart = id
-	}
-	a.q = append(a.q, b)
-	a.qBytes += len(b)
-	a.qNext = id + page.ID(len(b)/a.tx.db.pageSize)
-	if a.qBytes >= streamRun {
-		a.flushRun(true)
-	}
-}
-
-// flushRun hands the gathered run to the streamer (if write) or seals its
-// nodes here (they are left to writeFresh), then empties it. A failed
-// write fails the commit at drain.
-func (a *txAlloc) flushRun(write bool) {
-	db := a.tx.db
-	id := a.qStart
-	if write && !a.drained {
-		if a.jobs == nil {
-			a.streamed = map[page.ID]*byte{}
-			a.jobs = make(chan *streamJob, 16)
-			a.jobsDone = make(chan error, 1)
-			go a.streamer(a.jobs, a.jobsDone)
-		}
-		for _, b := range a.q {
-			a.streamed[id] = &b[0]
-			id += page.ID(len(b) / db.pageSize)
-		}
-		j := &streamJob{start: a.qStart, nodes: slices.Clone(a.q), sums: make([]uint64, len(a.q))}
-		a.handed = append(a.handed, j)
-		a.jobs <- j
-	} else {
-		for _, b := range a.q {
-			sum := page.Seal(b)
-			if cur, ok := a.bufs[id]; ok && &cur[0] == &b[0] { // not freed since
-				a.fresh[id] = sum
-			}
-			id += page.ID(len(b) / db.pageSize)
-		}
-	}
-	a.q = a.q[:0]
-	a.qBytes = 0
-}
-
-// streamer seals and writes the runs it is handed and starts their
-// writeback; after the first error it only seals. It reports that error,
-// or nil, on done.
-func (a *txAlloc) streamer(jobs <-chan *streamJob, done chan<- error) {
-	db := a.tx.db
-	var first error
-	for j := range jobs {
-		n := 0
-		for i, b := range j.nodes {
-			j.sums[i] = page.Seal(b)
-			n += len(b)
-		}
-		if first != nil {
-			continue
-		}
-		if first = a.writeAt(j.start, slices.Clone(j.nodes)); first == nil && !db.opts.NoSync {
-			startWriteback(db.file, int64(j.start)*int64(db.pageSize), int64(n))
-		}
-	}
-	done <- first
-}
-
-// drain stops streaming: the nodes still gathered are sealed here, the
-// streamer finishes what it was handed, and the checksums it computed go
-// to the commit record (for the nodes that are still this commit's: a
-// page freed and taken again holds another node). It returns the
-// streamer's error; later calls return the same.
-func (a *txAlloc) drain() error {
-	if a.drained {
-		return a.drainErr
-	}
-	if len(a.q) > 0 {
-		a.flushRun(false)
-	}
-	a.drained = true
-	if a.jobs != nil {
-		close(a.jobs)
-		a.drainErr = <-a.jobsDone
-	}
-	ps := a.tx.db.pageSize
-	for _, j := range a.handed {
-		id := j.start
-		for i, b := range j.nodes {
-			if cur, ok := a.bufs[id]; ok && &cur[0] == &b[0] {
-				a.fresh[id] = j.sums[i]
-			}
-			id += page.ID(len(b) / ps)
-		}
-	}
-	a.handed = nil
-	return a.drainErr
-}
+// Seal seals a finished node and records its checksum (the commit
+// record).
+func (a *txAlloc) Seal(id page.ID, node []byte) { a.fresh[id] = page.Seal(node) }
 
 // publish makes meta the state new transactions read. Called by the writer.
 func (db *DB) publish(meta page.Meta) {

@@ -22,9 +22,9 @@ type Alloc interface {
 	Free(id page.ID, n int)
 	// Seal is called once the node at id is complete: the allocator
 	// seals it (page.Seal) and records its checksum (the commit record).
-	// It may seal it later, on another goroutine, but before the node is
-	// written or read as sealed: the Writer reads the nodes it built
-	// without checking them (Tree.Fresh), and never changes them after.
+	// It may seal it later, but before the node is written or read as
+	// sealed: the Writer reads the nodes it built without checking them
+	// (Tree.Fresh), and never changes them after.
 	Seal(id page.ID, node []byte)
 }
 

@@ -15,7 +15,8 @@ func (t *Tree) WalkFresh(root page.Ref, tx page.TxID, fn func(id page.ID, node [
 	if root.Root == 0 || root.Birth != tx {
 		return nil
 	}
-	return t.walk(root.Root, tx, tx, 0, fn)
+	budget := t.PgCount
+	return t.walk(root.Root, tx, tx, 0, &budget, fn)
 }
 
 // WalkAll visits every node reachable from the root bucket ref: branches,
@@ -26,15 +27,23 @@ func (t *Tree) WalkAll(root page.Ref, fn func(id page.ID, node []byte)) error {
 	if root.Root == 0 {
 		return nil
 	}
-	return t.walk(root.Root, root.Birth, 0, 0, fn)
+	budget := t.PgCount
+	return t.walk(root.Root, root.Birth, 0, 0, &budget, fn)
 }
 
 // walk visits the node id, written by birth, and below it the children
-// written by only (every child if only is 0).
-func (t *Tree) walk(id page.ID, birth, only page.TxID, depth int, fn func(page.ID, []byte)) error {
+// written by only (every child if only is 0). A tree holds fewer nodes
+// than the file has pages: past budget visits the walk stops, so that a
+// damaged tree whose branches share subtrees is not walked once per path
+// (exponentially long).
+func (t *Tree) walk(id page.ID, birth, only page.TxID, depth int, budget *uint64, fn func(page.ID, []byte)) error {
 	if depth >= 2*page.MaxDepth {
 		return fmt.Errorf("%w: nesting deeper than %d levels (a loop?)", page.ErrFormat, 2*page.MaxDepth)
 	}
+	if *budget == 0 {
+		return fmt.Errorf("%w: more nodes than the file has pages (branches sharing subtrees?)", page.ErrFormat)
+	}
+	*budget--
 	if birth == 0 {
 		return fmt.Errorf("%w: page %d referenced with birth txid 0", page.ErrFormat, id)
 	}
@@ -57,7 +66,7 @@ func (t *Tree) walk(id page.ID, birth, only page.TxID, depth int, fn func(page.I
 		if typ == page.TypeBranch {
 			cid, cb := page.BranchChild(n, i)
 			if only == 0 || cb == only {
-				if err := t.walk(cid, cb, only, depth+1, fn); err != nil {
+				if err := t.walk(cid, cb, only, depth+1, budget, fn); err != nil {
 					return err
 				}
 			}
@@ -75,7 +84,7 @@ func (t *Tree) walk(id page.ID, birth, only page.TxID, depth int, fn func(page.I
 			continue
 		}
 		if f&page.FlagBucket != 0 {
-			if err := t.walk(r.Root, r.Birth, only, depth+1, fn); err != nil {
+			if err := t.walk(r.Root, r.Birth, only, depth+1, budget, fn); err != nil {
 				return err
 			}
 			continue
