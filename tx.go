@@ -384,7 +384,7 @@ func (tx *Tx) commit() error {
 	return tx.published(meta, hwm)
 }
 
-// rewriteMeta finishes a rewrite (DB.writeDeferredFree): the free-list
+// rewriteMeta finishes a rewrite (DB.writeFreeOnClose): the free-list
 // nodes go to pages free in both metas on disk, the meta over its own
 // slot, and the data file is flushed. The log still holds the commit as it
 // was, so a crash before the flush ends replays it (deferred again);

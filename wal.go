@@ -28,9 +28,10 @@ import (
 // A commit that goes through the log does not write the free list: its
 // meta says so (page.MetaFreeDeferred) and names none. That leaves the
 // record the tree's nodes (a one-key commit's list was a third of them).
-// Commits that write the data file directly and forced commits (Close's
-// last one, Shrink's) write the whole list; after a crash, Open rebuilds
-// it from the trees of the meta it chose (db.rebuildFree).
+// Commits that write the data file directly and forced ones (Shrink's)
+// write the whole list, Close writes the last commit's list under its own
+// txid (Tx.rewriteMeta), and after a crash Open rebuilds it from the trees
+// of the meta it chose (db.rebuildFree).
 //
 // After a crash, Open replays the log's records over the data file in
 // txid order. Replay is exact whatever the kernel wrote back meanwhile: a
