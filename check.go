@@ -43,9 +43,10 @@ func (db *DB) Check() error {
 // leaves of a tree are at one depth, nested buckets, overflow values, and
 // that every page of the file is either reachable exactly once or free
 // exactly once (a commit that deferred its free list to the write-ahead
-// log names none: then every page the trees do not reach is free). It returns nil or a *CheckError listing every problem. It
-// reads every page, so it takes time proportional to the file. progress,
-// if not nil, is called now and then with pages checked and the total.
+// log names none: then every page the trees do not reach is free). It
+// returns nil or a *CheckError listing every problem. It reads every
+// page, so it takes time proportional to the file. progress, if not nil,
+// is called now and then with pages checked and the total.
 func (tx *Tx) Check(progress func(done, total uint64)) error {
 	if tx.closed {
 		return ErrTxClosed

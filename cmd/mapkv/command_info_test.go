@@ -1,7 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/mapkv/mapkv"
 )
 
 func TestInfo(t *testing.T) {
@@ -27,5 +33,51 @@ func TestInfoErrors(t *testing.T) {
 	// A read command never creates the file it is pointed at.
 	if _, err := statFile(dir + "/missing.db"); err == nil {
 		t.Error("info created the missing file")
+	}
+}
+
+// TestInfoDeferredFreeList: a file whose last commit went through the
+// write-ahead log names no free list (its pages are copied here as the
+// writer left them, a snapshot taken while it ran): info says the free
+// pages are not counted instead of calling every page in use, and check
+// is clean.
+func TestInfoDeferredFreeList(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "live.db")
+	db, err := mapkv.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 3 {
+		if err := db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(fmt.Sprint("k", i)), []byte("v"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "copy.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "info", path)
+	if !strings.Contains(out, "free pages not counted") {
+		t.Errorf("info on a file whose free list is deferred:\n%s", out)
+	}
+	var r infoReport
+	mustJSON(t, mustRun(t, "info", "--json", path), &r)
+	if !r.FreeUnknown {
+		t.Errorf("info --json = %+v, want free_unknown", r)
+	}
+	if out := mustRun(t, "check", path); !strings.Contains(out, "no problems") {
+		t.Errorf("check: %s", out)
 	}
 }
