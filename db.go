@@ -929,19 +929,25 @@ func (db *DB) writeFreeOnClose() {
 	}
 	db.writeMu.Lock()
 	db.stateMu.Lock()
-	ok := !db.closed && db.failed == nil && db.state != nil && db.state.meta.Flags&page.MetaFreeDeferred != 0 &&
-		db.wal != nil && db.wal.lastTx == db.state.meta.TxID
-	size := db.fileSize
+	ok := !db.closed && db.failed == nil && db.state != nil && db.state.meta.Flags&page.MetaFreeDeferred != 0
 	db.stateMu.Unlock()
 	db.writeMu.Unlock()
-	// A commit that changes no tree reads none, so it would not notice
-	// a file cut short beneath it (by another process) and would write
-	// a meta over the hole: leave such a file to the next Open.
-	if fi, err := db.file.Stat(); !ok || err != nil || fi.Size() < size {
-		return
+	if !ok {
+		return // the common case: nothing deferred, no transaction
 	}
 	tx, err := db.beginWriteTx(true)
 	if err != nil {
+		return
+	}
+	// Decided again under the writer's lock, on the state the rewrite
+	// would rewrite: another goroutine may have committed since. A commit
+	// that changes no tree reads none, so it would not notice a file cut
+	// short beneath it (by another process) and would write a meta over
+	// the hole: leave such a file to the next Open.
+	fi, err := db.file.Stat()
+	if tx.meta.Flags&page.MetaFreeDeferred == 0 || db.wal == nil || db.wal.lastTx != tx.meta.TxID ||
+		err != nil || fi.Size() < db.fileSize {
+		tx.Rollback()
 		return
 	}
 	tx.rewrite = true
