@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	gbtree "github.com/google/btree"
 
@@ -72,28 +71,35 @@ type pendingSet struct {
 	tree    *gbtree.BTreeG[change]
 }
 
-func newPendingSet() *pendingSet {
+func newPendingSet(db *DB) *pendingSet {
 	p := &pendingSet{sorted: true}
-	if l, ok := logPool.Get().(*[]change); ok {
-		p.log = (*l)[:0]
+	if k := len(db.logs); k > 0 {
+		p.log = db.logs[k-1]
+		db.logs = db.logs[:k-1]
 	}
 	return p
 }
 
-// logPool keeps log arrays from one commit to the next: a 10,000-key
-// transaction's log is over half a megabyte.
-var logPool sync.Pool
+// Log arrays up to keptLogCap changes are kept from one write transaction
+// to the next (DB.logs), at most keptLogs of them: a 10,000-key
+// transaction's log is over half a megabyte. They are the DB's, not a
+// sync.Pool's, because a pool is emptied by the collections that a bulk
+// load's own garbage brings about.
+const (
+	keptLogCap = 1 << 16
+	keptLogs   = 4
+)
 
-// release returns the log's array to logPool. p must not be used after.
-func (p *pendingSet) release() {
-	if p.shared || cap(p.log) < 1024 || cap(p.log) > 1<<20 {
+// release hands the log's array to db for the next write transaction. p
+// must not be used after.
+func (p *pendingSet) release(db *DB) {
+	if p.shared || cap(p.log) < 1024 || cap(p.log) > keptLogCap || len(db.logs) >= keptLogs {
 		return
 	}
-	// What the array still points at (the finished transaction's keys and
-	// values) is kept from the collector only until the array is reused or
-	// the pool is emptied at the next collection.
-	l := p.log[:0]
-	logPool.Put(&l)
+	// Drop what the array points at (the finished transaction's keys and
+	// values: large values are not in the arena).
+	clear(p.log)
+	db.logs = append(db.logs, p.log[:0])
 	p.log = nil
 }
 
@@ -432,7 +438,7 @@ func checkKey(key []byte) error {
 // set records a change and marks the bucket and its ancestors dirty.
 func (b *Bucket) set(c change) {
 	if b.pending == nil {
-		b.pending = newPendingSet()
+		b.pending = newPendingSet(b.tx.db)
 	}
 	b.pending.put(c)
 	b.markDirty()
@@ -453,12 +459,42 @@ func (tx *Tx) copy(p []byte) []byte {
 		return append([]byte(nil), p...)
 	}
 	if cap(tx.arena)-len(tx.arena) < len(p) {
-		// Chunks grow with use, so a one-key transaction stays small.
-		tx.arena = make([]byte, 0, min(max(2*cap(tx.arena), 1024), 64<<10))
+		tx.newChunk()
 	}
 	n := len(tx.arena)
 	tx.arena = append(tx.arena, p...)
 	return tx.arena[n:len(tx.arena):len(tx.arena)]
+}
+
+// arenaChunk is the size of the arena chunks write transactions pass on
+// to the next (DB.chunks): the largest a transaction grows to.
+const arenaChunk = 64 << 10
+
+// maxKeptChunks bounds the chunks kept between write transactions (4 MiB).
+const maxKeptChunks = 64
+
+// newChunk gives the arena another chunk. A write transaction takes the
+// full-size chunks the previous ones left (keys and values are valid only
+// until their transaction ends) before it allocates any, rather
+// than asking the collector for new memory at every commit: a bulk load
+// would otherwise allocate its whole data set again as garbage, and on a
+// virtual machine that hands freed memory back to its host, each fresh
+// page of heap costs a fault on the host as well. New chunks grow with
+// use, from 1 KiB, so a lone one-key transaction stays small.
+func (tx *Tx) newChunk() {
+	size := min(max(2*cap(tx.arena), 1024), arenaChunk)
+	if tx.writable {
+		if k := len(tx.db.chunks); k > 0 {
+			tx.arena = tx.db.chunks[k-1][:0]
+			tx.db.chunks = tx.db.chunks[:k-1]
+			tx.chunks = append(tx.chunks, tx.arena)
+			return
+		}
+	}
+	tx.arena = make([]byte, 0, size)
+	if size == arenaChunk && tx.writable {
+		tx.chunks = append(tx.chunks, tx.arena)
+	}
 }
 
 // copy2 puts a copy of a and b, one after the other, in the transaction's
@@ -469,7 +505,7 @@ func (tx *Tx) copy2(a, b []byte) []byte {
 		return append(append(make([]byte, 0, n), a...), b...)
 	}
 	if cap(tx.arena)-len(tx.arena) < n {
-		tx.arena = make([]byte, 0, min(max(2*cap(tx.arena), 1024), 64<<10))
+		tx.newChunk()
 	}
 	s := len(tx.arena)
 	tx.arena = append(append(tx.arena, a...), b...)
@@ -646,8 +682,8 @@ func (b *Bucket) flush(w *btree.Writer) error {
 		if p.tree == nil && !p.sorted {
 			p.sort() // the last read of the set: no B-tree for it
 		}
-		ms := mutsPool.Get().(*[]btree.Mutation)
-		muts := (*ms)[:0]
+		db := b.tx.db
+		muts := db.muts[:0]
 		if p.tree != nil {
 			p.tree.Ascend(func(c change) bool {
 				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del, OverBucket: c.bucketGone})
@@ -660,11 +696,10 @@ func (b *Bucket) flush(w *btree.Writer) error {
 			}
 		}
 		b.pending = nil
-		p.release()
+		p.release(db)
 		root, birth, err := w.Apply(b.ref.Root, b.ref.Birth, muts)
 		clear(muts)
-		*ms = muts[:0]
-		mutsPool.Put(ms)
+		db.muts = muts[:0]
 		if err != nil {
 			return err
 		}
@@ -673,9 +708,6 @@ func (b *Bucket) flush(w *btree.Writer) error {
 	b.dirty = false
 	return nil
 }
-
-// mutsPool keeps the mutation slices flush hands to Writer.Apply.
-var mutsPool = sync.Pool{New: func() any { return new([]btree.Mutation) }}
 
 // within reports whether b is anc or nested inside it.
 func (b *Bucket) within(anc *Bucket) bool {

@@ -30,9 +30,15 @@ type DB struct {
 
 	// writeMu serializes write transactions; the fields below it belong to
 	// the writer.
-	writeMu  sync.Mutex
-	rw       *mmap.Region // read-write mapping (Options.WriteMap only)
-	slabs    [][]byte     // memory for the pages a commit builds, kept for the next
+	writeMu sync.Mutex
+	rw      *mmap.Region // read-write mapping (Options.WriteMap only)
+	slabs   [][]byte     // memory for the pages a commit builds, kept for the next
+	// Memory write transactions pass on to the next, under writeMu: arena
+	// chunks (Tx.newChunk), pending-set log arrays (pendingSet.release)
+	// and the mutation slice Bucket.flush hands to Writer.Apply.
+	chunks   [][]byte
+	logs     [][]change
+	muts     []btree.Mutation
 	fileSize int64
 	free     *freelist
 	failed   error // a flush failed: refuse writes until reopened

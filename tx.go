@@ -45,6 +45,7 @@ type Tx struct {
 	retired   []*mmap.Region // writable mappings replaced by a remap
 	mapped    []*mapping     // read-only mappings made by a remap in this tx (one reference each)
 	arena     []byte         // copies of keys and values put
+	chunks    [][]byte       // full-size arena chunks, returned to DB.chunks at close
 	alloc     *txAlloc       // set during commit
 	saved     *freelist      // free set before the commit, to restore on failure
 }
@@ -157,6 +158,10 @@ func (tx *Tx) close() {
 		}
 		tx.mapped = nil
 		db.release(tx.m)
+		if n := min(len(tx.chunks), maxKeptChunks-len(db.chunks)); n > 0 {
+			db.chunks = append(db.chunks, tx.chunks[:n]...)
+		}
+		tx.chunks = nil
 		db.writeMu.Unlock()
 	} else {
 		db.stateMu.Lock()
