@@ -45,7 +45,8 @@
 // a crash a read-write Open rebuilds it from the trees. The data file is
 // flushed when the log is full, before a commit that bypasses the log,
 // and at Close; after a crash, a read-write Open replays the log into it
-// (Options.WALSize). A large commit of nodes in long runs of pages (a
+// (Options.WALSize; a large commit of scattered nodes makes the log grow,
+// up to 32 times that). A large commit of nodes in long runs of pages (a
 // sorted load), or one too large for the log, writes the data file
 // directly: its meta records how many nodes the transaction wrote and a hash of their
 // checksums, Open uses the newest meta only if the nodes it names all

@@ -48,9 +48,10 @@ func TestDeferredFreeList(t *testing.T) {
 			t.Fatalf("tx %d: a commit that writes the free list names none", fm.TxID)
 		}
 	}
-	// 40 KiB of values: more than a quarter of the 64 KiB log, so the
-	// commit writes the data file and its free list.
-	commit(relFill("big", 0, 40, 1000), false)
+	// 600 KB of values: more than a quarter of the 64 KiB log even grown
+	// to its largest (2 MiB), so the commit writes the data file and its
+	// free list.
+	commit(relFill("big", 0, 600, 1000), false)
 	for i := range 12 {
 		commit(relFill("small", i*5, 5, 40), true)
 		commit([]relOp{{kind: relDel, path: []string{"big"}, key: fmt.Sprintf("f%06d", i)}}, true)
@@ -107,7 +108,7 @@ func TestDeferredFreeList(t *testing.T) {
 	mustCheck(t, c)
 	c.Close()
 
-	commit(relFill("big", 100, 40, 1000), false) // a large commit writes every chunk again
+	commit(relFill("big", 100, 600, 1000), false) // a large commit writes every chunk again
 	commit(relFill("small", 100, 3, 40), true)
 	last := fileMeta(t, path).TxID
 	if err := db.Close(); err != nil {
@@ -206,7 +207,7 @@ func TestDeferredFreeListChunks(t *testing.T) {
 	}
 	// Free pages in both chunks, in a commit too large for the log (it
 	// writes the list).
-	ops := append(relFill("pad", 0, 40, 1000),
+	ops := append(relFill("pad", 0, 600, 1000),
 		relOp{kind: relBulkDel, path: []string{"data"}, key: "f001000", hi: "f001400"},
 		relOp{kind: relBulkDel, path: []string{"data"}, key: "f022000", hi: "f023000"})
 	if err := relCommit(db, m, ops); err != nil {

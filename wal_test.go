@@ -38,7 +38,8 @@ func copyFiles(t *testing.T, path string) string {
 }
 
 // TestLogOneFlush: a small commit flushes the log once and the data file
-// not at all; a commit too large for the log flushes the data file.
+// not at all; a commit too large for the log, however far it grows,
+// flushes the data file.
 func TestLogOneFlush(t *testing.T) {
 	db, _, m := relFaultDB(t, logOpts())
 	defer db.Close()
@@ -61,10 +62,10 @@ func TestLogOneFlush(t *testing.T) {
 	if dataSyncs != 0 || logSyncs != 5 {
 		t.Fatalf("5 small commits: %d flushes of the data file, %d of the log; want 0 and 5", dataSyncs, logSyncs)
 	}
-	// 40 KiB of values: more than a quarter of the 64 KiB log. The log
-	// is checkpointed first (a data flush and a restart), then the
+	// 600 KB of values: more than a quarter of the 64 KiB log even grown
+	// to its largest (2 MiB). The log is checkpointed first (a data flush and a restart), then the
 	// commit flushes the data file.
-	if err := relCommit(db, m, relFill("big", 0, 40, 1000)); err != nil {
+	if err := relCommit(db, m, relFill("big", 0, 600, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	if dataSyncs < 2 || logSyncs != 6 {
@@ -339,6 +340,77 @@ func TestLogThenNoLog(t *testing.T) {
 	d := relReopen(t, cp2, logOpts())
 	relExpect(t, d, m, "reopened with the log")
 	d.Close()
+}
+
+// TestLogGrows: a commit of scattered nodes larger than a quarter of
+// Options.WALSize grows the log and goes through it (one flush of the
+// log, none of the data file), and a copy taken before any checkpoint
+// replays it; with a log too small to grow that far (walGrowth times
+// WALSize), the same commit writes the data file directly.
+func TestLogGrows(t *testing.T) {
+	for _, tc := range []struct {
+		walSize int64
+		viaLog  bool
+	}{
+		{1 << 20, true},   // ~1.5 MB commit: the log grows to 8 MiB
+		{64 << 10, false}, // at most 2 MiB: too small for it
+	} {
+		t.Run(fmt.Sprintf("WALSize=%d", tc.walSize), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "grow.db")
+			db := mustOpen(t, path, &mapkv.Options{PageSize: 1024, WALSize: tc.walSize})
+			defer db.Close()
+			put := func(to, step int) error {
+				return db.Update(func(tx *mapkv.Tx) error {
+					b, err := tx.CreateBucketIfNotExists([]byte("b"))
+					if err != nil {
+						return err
+					}
+					for i := 0; i < to; i += step {
+						if err := b.Put([]byte(fmt.Sprintf("%08d", i)), []byte(fmt.Sprintf("%060d", step))); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			// A sorted load, then every other leaf rewritten: the next
+			// commit's nodes land on scattered pages.
+			if err := put(40000, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := put(40000, 24); err != nil {
+				t.Fatal(err)
+			}
+			var logSyncs int
+			restore := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
+				logSyncs++
+				return real()
+			})
+			defer restore()
+			if err := put(18000, 12); err != nil {
+				t.Fatalf("a commit of ~1.5 MB: %v", err)
+			}
+			want := 0
+			if tc.viaLog {
+				want = 1
+			}
+			if logSyncs != want {
+				t.Fatalf("the commit flushed the log %d times, want %d", logSyncs, want)
+			}
+			cp := copyFiles(t, path)
+			c := relReopen(t, cp, nil)
+			defer c.Close()
+			if err := c.View(func(tx *mapkv.Tx) error {
+				if got := string(tx.Bucket([]byte("b")).Get([]byte("00017988"))); got != fmt.Sprintf("%060d", 12) {
+					return fmt.Errorf("copy: value %q", got)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			mustCheck(t, c)
+		})
+	}
 }
 
 // TestLogManyNodes: a commit of more nodes than one pwritev call takes
