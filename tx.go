@@ -267,8 +267,13 @@ func (tx *Tx) commit() error {
 		tx.tree.Fresh = a.bufs
 		defer func() {
 			tx.tree.Fresh = nil
-			// Keep some slabs for the next commit; the rest go to the GC.
-			db.slabs = append(db.slabs, a.slabs[:min(len(a.slabs), 16)]...)
+			// Keep the slabs for the next commit, as many as this one
+			// used (16 at least, 64 at most); the rest go to the GC.
+			// A bulk load then builds every commit in the same memory.
+			db.slabs = append(db.slabs, a.slabs...)
+			keep := min(len(db.slabs), max(len(a.slabs), 16), 64)
+			clear(db.slabs[keep:])
+			db.slabs = db.slabs[:keep]
 		}()
 	}
 	// A bucket's pending set hands Apply its changes strictly ascending:

@@ -266,16 +266,19 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	}
 	le.PutUint64(h[p:], xxhash.Sum64(h[:p]))
 	var err error
-	if end := w.off + int64(hl) + n; end > w.filled {
-		// Zeros ahead, a megabyte at a time: the first record in each
-		// pays for the allocation once, the next ones overwrite.
-		err = w.fill(min(w.size, roundUp(end, fillStep)))
-	}
-	if err == nil && hooks.walWrite != nil {
+	if hooks.walWrite != nil {
 		err = hooks.walWrite(db, w.off, hl+int(n))
 	}
 	if err == nil {
 		err = pwritev(w.f, iov, w.off)
+	}
+	if end := w.off + int64(hl) + n; err == nil && end > w.filled {
+		// The record went past what the file had: zeros after it, up
+		// to the next megabyte, so that the records that follow
+		// overwrite blocks this flush allocates (the record's own
+		// blocks need no zeros first).
+		w.filled = end
+		err = w.fill(min(w.size, roundUp(end, fillStep)))
 	}
 	if err == nil {
 		err = db.walSync()
@@ -308,6 +311,9 @@ const fillStep = 1 << 20
 
 // fill writes zeros from w.filled up to end.
 func (w *wal) fill(end int64) error {
+	if end <= w.filled {
+		return nil
+	}
 	zero := make([]byte, min(end-w.filled, fillStep))
 	for w.filled < end {
 		n, err := w.f.WriteAt(zero[:min(int64(len(zero)), end-w.filled)], w.filled)
