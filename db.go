@@ -36,9 +36,14 @@ type DB struct {
 	// Memory write transactions pass on to the next, under writeMu: arena
 	// chunks (Tx.newChunk), pending-set log arrays (pendingSet.release)
 	// and the mutation slice Bucket.flush hands to Writer.Apply.
-	chunks   [][]byte
-	logs     [][]change
-	muts     []btree.Mutation
+	chunks [][]byte
+	logs   [][]change
+	muts   []btree.Mutation
+	// The maps of a commit's nodes (txAlloc.fresh and bufs), emptied
+	// after each commit and kept for the next, under writeMu.
+	freshIDs  map[page.ID]uint64
+	freshBufs map[page.ID][]byte
+
 	fileSize int64
 	free     *freelist
 	failed   error // a flush failed: refuse writes until reopened
