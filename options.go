@@ -57,9 +57,9 @@ type Options struct {
 	// pages in the data file; the data file is flushed when the log is
 	// full and at Close, which removes the log. Larger commits of
 	// scattered pages (random writes in bulk) make the log grow, up to 32
-	// times WALSize, and it goes back to WALSize after a run of small
-	// commits fills it; large commits of pages in long runs (sorted
-	// loads) write the data file directly. Such a commit does not
+	// times WALSize, and it goes back to WALSize (on disk too) after a
+	// run of small commits fills it; large commits of pages in long runs
+	// (sorted loads) write the data file directly. Such a commit does not
 	// write the free list either (page.MetaFreeDeferred): Close writes
 	// it, and after a crash (or on a snapshot taken meanwhile) a
 	// read-write Open rebuilds it by walking every tree, which reads the

@@ -132,7 +132,16 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 		return err
 	}
 	if w.maxRec <= w.base/4 {
-		w.size = w.base // small commits only: the log need not be larger
+		// Small commits only (or none yet): the log goes back to its
+		// size, on disk too (what lies past it is of an older
+		// generation).
+		w.size = w.base
+		if w.filled > w.base {
+			if err := w.f.Truncate(w.base); err != nil {
+				return err
+			}
+			w.filled = w.base
+		}
 	}
 	w.maxRec = 0
 	w.off = walHeaderSize
@@ -182,7 +191,8 @@ const (
 // A commit of scattered nodes too large for the log as it is makes it
 // grow, by doubling, until the commit takes at most a quarter of it; a
 // generation of such commits that fills the log doubles it again at the
-// checkpoint; one of small commits only puts it back to Options.WALSize.
+// checkpoint; one of small commits only puts it back to Options.WALSize,
+// and cuts the file to that size.
 // Through the log, a large scattered commit is one sequential write and
 // flush, and the data file is flushed once per generation, by which time
 // later commits have written many of its pages again; written directly,
@@ -191,9 +201,9 @@ const (
 // (about 4 MB each) 59k keys/s with the log fixed at 8 MiB (every commit
 // direct), 78k with 64 MiB and 92k with 256 MiB; 10,000-key commits
 // (about 30 MB each) 125k against 144k with 256 MiB. The price is disk
-// space for the log while the database is open (Close removes it),
-// memory to replay it after a crash (Open reads it whole), and a longer
-// flush at each checkpoint.
+// space for the log while large commits go on (small ones shrink it
+// again, Close removes it), memory to replay it after a crash (Open reads
+// it whole), and a longer flush at each checkpoint.
 const walGrowth = 32
 
 // useLog reports whether a's commit goes through the log, growing the

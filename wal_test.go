@@ -344,9 +344,10 @@ func TestLogThenNoLog(t *testing.T) {
 
 // TestLogGrows: a commit of scattered nodes larger than a quarter of
 // Options.WALSize grows the log and goes through it (one flush of the
-// log, none of the data file), and a copy taken before any checkpoint
-// replays it; with a log too small to grow that far (walGrowth times
-// WALSize), the same commit writes the data file directly.
+// log, none of the data file), a copy taken before any checkpoint replays
+// it, and small commits later bring the log file back to WALSize; with a
+// log too small to grow that far (walGrowth times WALSize), the same
+// commit writes the data file directly.
 func TestLogGrows(t *testing.T) {
 	for _, tc := range []struct {
 		walSize int64
@@ -409,6 +410,43 @@ func TestLogGrows(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustCheck(t, c)
+			if !tc.viaLog {
+				return
+			}
+			// Commits of ~100 KB (under a quarter of WALSize) fill the
+			// grown log twice: the generation that held the large
+			// record doubles it at its checkpoint, the next one, of
+			// small records only, puts it back to WALSize, file and
+			// all.
+			walPath := path + "-wal"
+			fi, err := os.Stat(walPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() <= tc.walSize {
+				t.Fatalf("after the large commit the log is %d bytes, want more than WALSize %d", fi.Size(), tc.walSize)
+			}
+			for i := 0; i < 2000; i++ {
+				if err := db.Update(func(tx *mapkv.Tx) error {
+					b := tx.Bucket([]byte("b"))
+					for j := 0; j < 40; j++ {
+						if err := b.Put([]byte(fmt.Sprintf("%08d", (i*977+j*4001)%40000)), []byte(fmt.Sprintf("%060d", i))); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if fi, err = os.Stat(walPath); err != nil {
+					t.Fatal(err)
+				}
+				if fi.Size() <= tc.walSize {
+					t.Logf("the log is back to %d bytes after %d small commits", fi.Size(), i+1)
+					return
+				}
+			}
+			t.Fatalf("after 2000 small commits the log is still %d bytes, want at most WALSize %d", fi.Size(), tc.walSize)
 		})
 	}
 }
