@@ -348,15 +348,22 @@ func (tx *Tx) commit() error {
 	}
 	if logged && db.wal.fits(len(a.bufs), a.written) {
 		// Durable once in the log; the data file is written but not
-		// flushed (see wal.go). Its nodes go first, to free pages no
-		// meta names: if that write fails, nothing is committed.
-		if err := a.writeFresh(); err != nil {
-			return err
-		}
+		// flushed (see wal.go).
 		buf := make([]byte, page.MetaSize)
 		page.PutMeta(buf, page.ID(slot), &meta)
-		if err := db.walAppend(a, buf, txid); err != nil {
-			return err
+		if a.written >= overlapBytes {
+			if err := a.writeBeside(func() error { return db.walAppend(a, buf, txid) }); err != nil {
+				return err
+			}
+		} else {
+			// The nodes go first, to free pages no meta names: if that
+			// write fails, nothing is committed.
+			if err := a.writeFresh(); err != nil {
+				return err
+			}
+			if err := db.walAppend(a, buf, txid); err != nil {
+				return err
+			}
 		}
 		if _, err := db.file.WriteAt(buf, slot*ps); err != nil {
 			db.failed = err
@@ -663,6 +670,52 @@ func (a *txAlloc) sortedIDs() []page.ID {
 // one call per run of contiguous pages. A failed write leaves the file in
 // an unknown state, as a failed flush does.
 func (a *txAlloc) writeFresh() error {
+	err := a.writeNodes()
+	if err != nil {
+		a.tx.db.failed = err
+	}
+	return err
+}
+
+// overlapBytes is the size of a logged commit from which its nodes go to
+// the data file on another goroutine while the log record is written and
+// flushed. Below it, the goroutine's wake-up costs more than it saves.
+// Measured on random loads of 1M keys: 10,000-key commits (30 MB, 7,500
+// scattered nodes, about as many pwritev calls) went from 125-140k to
+// 181-183k keys/s, 1,000-key commits from 80k to 100k.
+const overlapBytes = 512 << 10
+
+// writeBeside writes the commit's nodes to the data file on another
+// goroutine while log runs (walAppend: the log record's write and flush),
+// and returns when both are done. The order does not matter for a crash:
+// nothing names the nodes until the meta is written after both, and the
+// log record holds them all. If the data write fails after the record was
+// flushed, the record is revoked (walRevoke), so the commit fails as it
+// would have with the nodes written first; either way the DB then
+// refuses writes (ErrFailed) until reopened.
+func (a *txAlloc) writeBeside(log func() error) error {
+	db := a.tx.db
+	a.sortedIDs() // shared by both sides: built before either starts
+	done := make(chan error, 1)
+	go func() { done <- a.writeNodes() }()
+	lerr := log()
+	werr := <-done
+	switch {
+	case werr == nil:
+		return lerr
+	case lerr != nil:
+		return lerr // walAppend has set db.failed
+	}
+	db.failed = werr
+	if rerr := db.walRevoke(); rerr != nil {
+		return errors.Join(werr, fmt.Errorf("mapkv: revoke log record %s: %w", db.wal.path, rerr))
+	}
+	return werr
+}
+
+// writeNodes writes the commit's nodes to the data file, one pwritev per
+// run of contiguous pages. It touches nothing but the file.
+func (a *txAlloc) writeNodes() error {
 	if len(a.bufs) == 0 {
 		return nil
 	}
@@ -678,9 +731,6 @@ func (a *txAlloc) writeFresh() error {
 		}
 		err := a.writeAt(start, iov)
 		iov = iov[:0]
-		if err != nil {
-			db.failed = err
-		}
 		return err
 	}
 	for _, id := range ids {

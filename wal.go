@@ -66,7 +66,11 @@ type wal struct {
 	filled int64
 	salt   uint64    // the current generation: records of another are stale
 	lastTx page.TxID // txid of the last record of this generation (0: none)
-	pages  int       // data file page size
+	// recOff and prevTx are where the last record began and lastTx
+	// before it, for walRevoke.
+	recOff int64
+	prevTx page.TxID
+	pages  int // data file page size
 }
 
 // walPath is the log beside the data file at path.
@@ -297,9 +301,29 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		db.failed = err
 		return fmt.Errorf("mapkv: write log %s: %w", w.path, err)
 	}
+	w.recOff, w.prevTx = w.off, w.lastTx
 	w.off += int64(hl) + n
 	w.maxRec = max(w.maxRec, int64(hl)+n)
 	w.lastTx = txid
+	return nil
+}
+
+// walRevoke takes back the record walAppend wrote last, for a commit that
+// failed after it (its nodes could not be written to the data file): the
+// record's magic is zeroed and the log flushed, so that a replay stops
+// before it and the database reopens at the commit before, as it does
+// after any failed commit. A crash before the flush ends may still
+// replay the record: the commit was in flight.
+func (db *DB) walRevoke() error {
+	w := db.wal
+	var zero [4]byte
+	if _, err := w.f.WriteAt(zero[:], w.recOff); err != nil {
+		return err
+	}
+	if err := db.walSync(); err != nil {
+		return err
+	}
+	w.off, w.lastTx = w.recOff, w.prevTx
 	return nil
 }
 

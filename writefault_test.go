@@ -68,6 +68,90 @@ func TestFaultWrite(t *testing.T) {
 	}
 }
 
+// TestFaultWriteBesideLog: a large commit of scattered nodes writes them
+// to the data file while its log record is written and flushed; when
+// that data write fails, the commit returns the error, the record is
+// taken back, and the database reopens at the commit before (not at the
+// failed one, which the log would otherwise replay). A log hook checks
+// that the record was flushed before the failure (the case that needs
+// taking back).
+func TestFaultWriteBesideLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wb.db")
+	db, err := mapkv.Open(path, &mapkv.Options{PageSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(to, step int) error {
+		return db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := 0; i < to; i += step {
+				if err := b.Put([]byte(fmt.Sprintf("%08d", i)), []byte(fmt.Sprintf("%060d", step))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// A sorted load, then every other leaf rewritten: the next large
+	// commit's nodes land on scattered pages and go through the log.
+	if err := put(40000, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(40000, 24); err != nil {
+		t.Fatal(err)
+	}
+	logFlushed := make(chan struct{}, 1)
+	restoreLog := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
+		err := real()
+		select {
+		case logFlushed <- struct{}{}:
+		default:
+		}
+		return err
+	})
+	// The data write fails only once the record is flushed.
+	restore := mapkv.SetWriteHook(func(*mapkv.DB, int64, int) error {
+		<-logFlushed
+		return syscall.EIO
+	})
+	err = put(18000, 12) // about 1.5 MB of scattered nodes
+	restore()
+	restoreLog()
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("large commit with a failing data write: %v, want EIO", err)
+	}
+	if err := put(1, 1); !errors.Is(err, mapkv.ErrFailed) {
+		t.Fatalf("write after the failed commit: %v, want ErrFailed", err)
+	}
+	want := fmt.Sprintf("%060d", 24)
+	check := func(db *mapkv.DB, when string) {
+		t.Helper()
+		if err := db.View(func(tx *mapkv.Tx) error {
+			if got := string(tx.Bucket([]byte("b")).Get([]byte("00000024"))); got != want {
+				return fmt.Errorf("%s: value %q, want the commit before the failed one (%q)", when, got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		mustCheck(t, db)
+	}
+	check(db, "after the failed commit")
+	db.Close()
+	db, err = mapkv.Open(path, &mapkv.Options{PageSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db, "reopened")
+	if err := put(18000, 12); err != nil {
+		t.Fatalf("the same commit after reopening: %v", err)
+	}
+}
+
 // TestFaultOpenSync makes Open's flush fail: Open returns the error and
 // nothing is lost; the next Open works.
 func TestFaultOpenSync(t *testing.T) {
