@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"sync/atomic"
 
 	"github.com/mapkv/mapkv/btree"
 	"github.com/mapkv/mapkv/mmap"
@@ -687,19 +688,28 @@ const overlapBytes = 512 << 10
 
 // writeBeside writes the commit's nodes to the data file on another
 // goroutine while log runs (walAppend: the log record's write and flush),
-// and returns when both are done. The order does not matter for a crash:
-// nothing names the nodes until the meta is written after both, and the
-// log record holds them all. If the data write fails after the record was
-// flushed, the record is revoked (walRevoke), so the commit fails as it
-// would have with the nodes written first; either way the DB then
-// refuses writes (ErrFailed) until reopened.
+// then helps with what is left, and returns when all is done. The order
+// does not matter for a crash: nothing names the nodes until the meta is
+// written after both, and the log record holds them all. If the data
+// write fails after the record was flushed, the record is revoked
+// (walRevoke), so the commit fails as it would have with the nodes
+// written first; either way the DB then refuses writes (ErrFailed) until
+// reopened.
 func (a *txAlloc) writeBeside(log func() error) error {
 	db := a.tx.db
 	a.sortedIDs() // shared by both sides: built before either starts
+	var next atomic.Int64
 	done := make(chan error, 1)
-	go func() { done <- a.writeNodes() }()
+	go func() { done <- a.writeShare(&next) }()
 	lerr := log()
+	var merr error
+	if lerr == nil {
+		merr = a.writeShare(&next)
+	}
 	werr := <-done
+	if werr == nil {
+		werr = merr
+	}
 	switch {
 	case werr == nil:
 		return lerr
@@ -713,14 +723,37 @@ func (a *txAlloc) writeBeside(log func() error) error {
 	return werr
 }
 
+// shareNodes is how many nodes writeShare claims at a time.
+const shareNodes = 64
+
+// writeShare writes the commit's nodes (a.order) in slices of shareNodes
+// claimed from next, until none is left: the goroutines that call it
+// share the work.
+func (a *txAlloc) writeShare(next *atomic.Int64) error {
+	for {
+		lo := int(next.Add(shareNodes)) - shareNodes
+		if lo >= len(a.order) {
+			return nil
+		}
+		if err := a.writeIDs(a.order[lo:min(lo+shareNodes, len(a.order))]); err != nil {
+			return err
+		}
+	}
+}
+
 // writeNodes writes the commit's nodes to the data file, one pwritev per
 // run of contiguous pages. It touches nothing but the file.
 func (a *txAlloc) writeNodes() error {
 	if len(a.bufs) == 0 {
 		return nil
 	}
+	return a.writeIDs(a.sortedIDs())
+}
+
+// writeIDs writes the nodes that begin at ids (ascending), one pwritev
+// per run of contiguous pages.
+func (a *txAlloc) writeIDs(ids []page.ID) error {
 	db := a.tx.db
-	ids := a.sortedIDs()
 	ps := int64(db.pageSize)
 	var iov [][]byte
 	var start page.ID

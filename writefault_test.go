@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -103,16 +104,14 @@ func TestFaultWriteBesideLog(t *testing.T) {
 	if err := put(40000, 24); err != nil {
 		t.Fatal(err)
 	}
-	logFlushed := make(chan struct{}, 1)
+	logFlushed := make(chan struct{})
+	var once sync.Once
 	restoreLog := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
 		err := real()
-		select {
-		case logFlushed <- struct{}{}:
-		default:
-		}
+		once.Do(func() { close(logFlushed) })
 		return err
 	})
-	// The data write fails only once the record is flushed.
+	// The data writes fail, each only once the record is flushed.
 	restore := mapkv.SetWriteHook(func(*mapkv.DB, int64, int) error {
 		<-logFlushed
 		return syscall.EIO
