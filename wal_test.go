@@ -342,46 +342,65 @@ func TestLogThenNoLog(t *testing.T) {
 	d.Close()
 }
 
-// TestLogGrows: a commit of scattered nodes larger than a quarter of
-// Options.WALSize grows the log and goes through it (one flush of the
-// log, none of the data file), a copy taken before any checkpoint replays
-// it, and small commits later bring the log file back to WALSize; with a
-// log too small to grow that far (walGrowth times WALSize), the same
-// commit writes the data file directly.
+// stepPut returns a function that commits, in one transaction, key i
+// (eight digits) with the value step (60 digits) for every i in [0, to)
+// divisible by step, in bucket "b" of db.
+func stepPut(db *mapkv.DB) func(to, step int) error {
+	return func(to, step int) error {
+		return db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := 0; i < to; i += step {
+				if err := b.Put([]byte(fmt.Sprintf("%08d", i)), []byte(fmt.Sprintf("%060d", step))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// scatter loads 40,000 keys in order into db (1 KiB pages), then rewrites
+// every other leaf: the pages freed alternate with live ones, so the
+// next commit's nodes land scattered, and a large commit of scattered
+// nodes goes through the log (one of contiguous nodes would write the
+// data file directly). put(18000, 12) is then such a commit, about 1,500
+// leaves, 1.5 MB.
+func scatter(t *testing.T, db *mapkv.DB) (put func(to, step int) error) {
+	t.Helper()
+	put = stepPut(db)
+	if err := put(40000, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(40000, 24); err != nil {
+		t.Fatal(err)
+	}
+	return put
+}
+
+// TestLogGrows: a large commit of scattered nodes (about 1,500 of them,
+// more than one pwritev call takes: IOV_MAX is 1024) goes through the
+// default log as one record, and a copy taken before any checkpoint
+// replays it. With a smaller WALSize, of which it is more than a quarter,
+// it grows the log and goes through it all the same, and small commits
+// later bring the log file back to WALSize; with a log too small to grow
+// that far (walGrowth times WALSize), it writes the data file directly.
 func TestLogGrows(t *testing.T) {
 	for _, tc := range []struct {
-		walSize int64
-		viaLog  bool
+		walSize       int64
+		viaLog, grows bool
 	}{
-		{1 << 20, true},   // ~1.5 MB commit: the log grows to 8 MiB
-		{64 << 10, false}, // at most 2 MiB: too small for it
+		{0, true, false},         // the default 8 MiB log takes the ~1.5 MB commit as it is
+		{1 << 20, true, true},    // the log grows to 8 MiB for it
+		{64 << 10, false, false}, // at most 2 MiB: too small for it
 	} {
 		t.Run(fmt.Sprintf("WALSize=%d", tc.walSize), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "grow.db")
 			db := mustOpen(t, path, &mapkv.Options{PageSize: 1024, WALSize: tc.walSize})
 			defer db.Close()
-			put := func(to, step int) error {
-				return db.Update(func(tx *mapkv.Tx) error {
-					b, err := tx.CreateBucketIfNotExists([]byte("b"))
-					if err != nil {
-						return err
-					}
-					for i := 0; i < to; i += step {
-						if err := b.Put([]byte(fmt.Sprintf("%08d", i)), []byte(fmt.Sprintf("%060d", step))); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-			}
-			// A sorted load, then every other leaf rewritten: the next
-			// commit's nodes land on scattered pages.
-			if err := put(40000, 1); err != nil {
-				t.Fatal(err)
-			}
-			if err := put(40000, 24); err != nil {
-				t.Fatal(err)
-			}
+			put := scatter(t, db)
 			var logSyncs int
 			restore := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
 				logSyncs++
@@ -410,7 +429,7 @@ func TestLogGrows(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustCheck(t, c)
-			if !tc.viaLog {
+			if !tc.grows {
 				return
 			}
 			// Commits of ~100 KB (under a quarter of WALSize) fill the
@@ -449,61 +468,4 @@ func TestLogGrows(t *testing.T) {
 			t.Fatalf("after 2000 small commits the log is still %d bytes, want at most WALSize %d", fi.Size(), tc.walSize)
 		})
 	}
-}
-
-// TestLogManyNodes: a commit of more nodes than one pwritev call takes
-// (IOV_MAX, 1024) still goes through the log: 1 KiB pages, about 1,500
-// leaves rewritten, 1.5 MB, under the default log's quarter.
-func TestLogManyNodes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "many.db")
-	db := mustOpen(t, path, &mapkv.Options{PageSize: 1024})
-	defer db.Close()
-	put := func(to, step int) error {
-		return db.Update(func(tx *mapkv.Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			for i := 0; i < to; i += step {
-				if err := b.Put([]byte(fmt.Sprintf("%08d", i)), []byte(fmt.Sprintf("%060d", step))); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	if err := put(40000, 1); err != nil {
-		t.Fatal(err)
-	}
-	// Rewrite every other leaf: the pages freed alternate with live
-	// ones, so the next commit's nodes land scattered, and a large
-	// commit of scattered nodes goes through the log (one of contiguous
-	// nodes would write the data file directly).
-	if err := put(40000, 24); err != nil {
-		t.Fatal(err)
-	}
-	var logSyncs int
-	restore := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
-		logSyncs++
-		return real()
-	})
-	defer restore()
-	if err := put(18000, 12); err != nil {
-		t.Fatalf("a commit of ~1,500 nodes: %v", err)
-	}
-	if logSyncs != 1 {
-		t.Fatalf("the commit flushed the log %d times, want once (through the log)", logSyncs)
-	}
-	cp := copyFiles(t, path)
-	c := relReopen(t, cp, nil)
-	defer c.Close()
-	if err := c.View(func(tx *mapkv.Tx) error {
-		if got := string(tx.Bucket([]byte("b")).Get([]byte("00017988"))); got != fmt.Sprintf("%060d", 12) {
-			return fmt.Errorf("replayed copy: value %q", got)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	mustCheck(t, c)
 }

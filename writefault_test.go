@@ -82,28 +82,7 @@ func TestFaultWriteBesideLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put := func(to, step int) error {
-		return db.Update(func(tx *mapkv.Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			for i := 0; i < to; i += step {
-				if err := b.Put([]byte(fmt.Sprintf("%08d", i)), []byte(fmt.Sprintf("%060d", step))); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	// A sorted load, then every other leaf rewritten: the next large
-	// commit's nodes land on scattered pages and go through the log.
-	if err := put(40000, 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := put(40000, 24); err != nil {
-		t.Fatal(err)
-	}
+	put := scatter(t, db)
 	logFlushed := make(chan struct{})
 	var once sync.Once
 	restoreLog := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
@@ -146,6 +125,7 @@ func TestFaultWriteBesideLog(t *testing.T) {
 	}
 	defer db.Close()
 	check(db, "reopened")
+	put = stepPut(db)
 	if err := put(18000, 12); err != nil {
 		t.Fatalf("the same commit after reopening: %v", err)
 	}
