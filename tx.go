@@ -671,7 +671,7 @@ func (a *txAlloc) sortedIDs() []page.ID {
 // one call per run of contiguous pages. A failed write leaves the file in
 // an unknown state, as a failed flush does.
 func (a *txAlloc) writeFresh() error {
-	err := a.writeNodes()
+	err := a.writeIDs(a.sortedIDs())
 	if err != nil {
 		a.tx.db.failed = err
 	}
@@ -741,17 +741,9 @@ func (a *txAlloc) writeShare(next *atomic.Int64) error {
 	}
 }
 
-// writeNodes writes the commit's nodes to the data file, one pwritev per
-// run of contiguous pages. It touches nothing but the file.
-func (a *txAlloc) writeNodes() error {
-	if len(a.bufs) == 0 {
-		return nil
-	}
-	return a.writeIDs(a.sortedIDs())
-}
-
 // writeIDs writes the nodes that begin at ids (ascending), one pwritev
-// per run of contiguous pages.
+// per run of contiguous pages. It touches nothing but the file, so
+// several goroutines may call it on different ids (writeShare).
 func (a *txAlloc) writeIDs(ids []page.ID) error {
 	db := a.tx.db
 	ps := int64(db.pageSize)

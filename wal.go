@@ -210,6 +210,9 @@ const (
 // it whole), and a longer flush at each checkpoint.
 const walGrowth = 32
 
+// limit is the largest the log may grow (see walGrowth).
+func (w *wal) limit() int64 { return w.base * walGrowth }
+
 // useLog reports whether a's commit goes through the log, growing the
 // log for a large commit of scattered nodes (see walGrowth).
 func (w *wal) useLog(a *txAlloc) bool {
@@ -221,8 +224,8 @@ func (w *wal) useLog(a *txAlloc) bool {
 	}
 	need := recordSize(len(a.bufs), a.written)
 	size := w.size
-	for need > size/4 && size < w.base*walGrowth {
-		size = min(2*size, w.base*walGrowth)
+	for need > size/4 && size < w.limit() {
+		size = min(2*size, w.limit())
 	}
 	if need > size/4 {
 		return false
@@ -255,7 +258,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 			return err
 		}
 		if grow {
-			w.size = min(2*w.size, w.base*walGrowth)
+			w.size = min(2*w.size, w.limit())
 		}
 	}
 	le := binary.LittleEndian
