@@ -41,8 +41,13 @@ type DB struct {
 	muts   []btree.Mutation
 	// The maps of a commit's nodes (txAlloc.fresh and bufs), emptied
 	// after each commit and kept for the next, under writeMu.
-	freshIDs  map[page.ID]uint64
+	freshIDs  map[page.ID]sealed
 	freshBufs map[page.ID][]byte
+	// The same for the nodes of the other half of a split merge
+	// (txAlloc.Fork), merged into them at Join.
+	forkIDs  map[page.ID]sealed
+	forkBufs map[page.ID][]byte
+	splits   int // merges split so far (for tests)
 
 	fileSize int64
 	free     *freelist

@@ -4,6 +4,22 @@ package mapkv
 // (powerloss_test.go, fault_test.go, crash_test.go). Nothing here is part
 // of the API: it is compiled only into the test binary.
 
+func init() {
+	// Every test splits the merge of any commit of 16 changes or more
+	// between two goroutines (see txAlloc.Fork): the model, power-loss
+	// and crash tests run the split, and -race watches it. TestSplitMerge
+	// checks that it happens.
+	parallelMerge = 16
+}
+
+// SplitsForTest returns how many merges of db's commits were split
+// between two goroutines.
+func SplitsForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.splits
+}
+
 // SyncHook replaces the msync of a range of the writable mapping; real
 // performs the actual flush. See faultHooks.sync.
 type SyncHook = func(db *DB, off, n int64, real func() error) error

@@ -3,8 +3,10 @@ package mapkv
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mapkv/mapkv/btree"
@@ -266,7 +268,7 @@ func (tx *Tx) commit() error {
 	// nodes: growing them anew each time was a third of a random load's
 	// allocations).
 	if db.freshIDs == nil {
-		db.freshIDs, db.freshBufs = map[page.ID]uint64{}, map[page.ID][]byte{}
+		db.freshIDs, db.freshBufs = map[page.ID]sealed{}, map[page.ID][]byte{}
 	}
 	a := &txAlloc{tx: tx, fresh: db.freshIDs, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst}
 	tx.alloc = a
@@ -290,6 +292,9 @@ func (tx *Tx) commit() error {
 	// kept in order as they arrive, or sorted with one change per key
 	// (pendingSet), of keys copied at Put.
 	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid, Ordered: true}
+	if runtime.GOMAXPROCS(0) > 1 {
+		w.Parallel = parallelMerge
+	}
 	for _, r := range tx.freeRoots {
 		if err := w.FreeTree(r.root); err != nil {
 			return err
@@ -338,9 +343,9 @@ func (tx *Tx) commit() error {
 		// trees' nodes it wrote and the free-list nodes.
 		meta.CommitPages, meta.CommitHash = tx.meta.CommitPages, tx.meta.CommitHash
 	}
-	for id, sum := range a.fresh {
+	for id, s := range a.fresh {
 		meta.CommitPages++
-		meta.CommitHash = page.CommitMix(meta.CommitHash, id, sum)
+		meta.CommitHash = page.CommitMix(meta.CommitHash, id, s.sum)
 	}
 	ps := int64(db.pageSize)
 	slot := int64(txid % 2)
@@ -526,7 +531,7 @@ func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
 // then the end of the file.
 type txAlloc struct {
 	tx      *Tx
-	fresh   map[page.ID]uint64 // nodes written by this commit and still used -> checksum
+	fresh   map[page.ID]sealed // nodes written by this commit and still used
 	bufs    map[page.ID][]byte // their bytes, until written (not with WriteMap)
 	order   []page.ID          // the keys of bufs in order, once sortedIDs ran
 	run     page.Run           // reserved contiguous free pages (see fromRun)
@@ -537,9 +542,36 @@ type txAlloc struct {
 	hwm     page.ID
 	dirtyHi int64
 	written int64
+
+	// While a fork is out (see Fork), mu guards what both goroutines
+	// allocate from: the free set, the run, hwm and the file's growth,
+	// the slabs, and the counts above.
+	mu     sync.Mutex
+	forked bool
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
+	if a.forked {
+		a.mu.Lock()
+	}
+	id, buf, err := a.take(n, &a.tx.tree)
+	if a.forked {
+		a.mu.Unlock()
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	a.fresh[id] = sealed{}
+	if !a.tx.db.opts.WriteMap {
+		a.bufs[id] = buf
+	}
+	return id, buf, nil
+}
+
+// take finds n pages for a node and the memory to build it in, and makes
+// view (the caller's) cover them. The part of Alloc that a fork shares
+// (under a.mu while there is one).
+func (a *txAlloc) take(n int, view *btree.Tree) (page.ID, []byte, error) {
 	db := a.tx.db
 	id, ok := a.fromRun(uint64(n))
 	if !ok {
@@ -552,10 +584,11 @@ func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
 			return 0, nil, err
 		}
 		a.hwm += page.ID(n)
-		a.tx.tree.Data = db.state.m.region.Data
-		a.tx.tree.PgCount = uint64(a.hwm)
 	}
-	a.fresh[id] = 0
+	if view.PgCount < uint64(a.hwm) {
+		view.Data = db.state.m.region.Data
+		view.PgCount = uint64(a.hwm)
+	}
 	ps := int64(db.pageSize)
 	lo, hi := int64(id)*ps, (int64(id)+int64(n))*ps
 	a.dirtyHi = max(a.dirtyHi, hi)
@@ -563,9 +596,94 @@ func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
 	if db.opts.WriteMap {
 		return id, db.rw.Data[lo:hi:hi], nil
 	}
-	buf := a.mem(int(hi - lo))
-	a.bufs[id] = buf
+	return id, a.mem(int(hi - lo)), nil
+}
+
+// parallelMerge is Writer.Parallel for commits: a branch whose children
+// take this many changes may be merged by two goroutines (see
+// txAlloc.Fork). Tests lower it to split small commits too.
+var parallelMerge = 512
+
+// Fork lets a second goroutine build nodes for the commit (the other half
+// of a split merge: btree.Forker): it allocates through a.take under
+// a.mu, and keeps the nodes it builds in maps of its own, the view it
+// reads through included, until Join hands them to a. Nodes of the
+// committed tree it lets go are freed at Join, by a's goroutine. Not with
+// WriteMap (nodes are built in the shared mapping).
+func (a *txAlloc) Fork() (btree.Alloc, *btree.Tree) {
+	db := a.tx.db
+	if a.bufs == nil || a.forked {
+		return nil, nil
+	}
+	if db.forkIDs == nil {
+		db.forkIDs, db.forkBufs = map[page.ID]sealed{}, map[page.ID][]byte{}
+	}
+	f := &forkAlloc{a: a, view: a.tx.tree, fresh: db.forkIDs, bufs: db.forkBufs}
+	f.view.Fresh = f.bufs
+	a.forked = true
+	db.splits++
+	return f, &f.view
+}
+
+// Join takes back the nodes of a fork whose goroutine is done.
+func (a *txAlloc) Join(fa btree.Alloc) error {
+	f := fa.(*forkAlloc)
+	a.forked = false
+	for id, s := range f.fresh {
+		a.fresh[id] = s
+		a.bufs[id] = f.bufs[id]
+	}
+	clear(f.fresh)
+	clear(f.bufs)
+	for _, r := range f.freed {
+		a.Free(r.Start, int(r.Len))
+	}
+	if v := &a.tx.tree; v.PgCount < uint64(a.hwm) {
+		v.Data = a.tx.db.state.m.region.Data
+		v.PgCount = uint64(a.hwm)
+	}
+	return nil
+}
+
+// forkAlloc is the allocator of the second goroutine of a split merge
+// (see txAlloc.Fork).
+type forkAlloc struct {
+	a     *txAlloc
+	view  btree.Tree
+	fresh map[page.ID]sealed
+	bufs  map[page.ID][]byte
+	freed []page.Run // older nodes let go, freed at Join
+}
+
+func (f *forkAlloc) Alloc(n int) (page.ID, []byte, error) {
+	f.a.mu.Lock()
+	id, buf, err := f.a.take(n, &f.view)
+	f.a.mu.Unlock()
+	if err != nil {
+		return 0, nil, err
+	}
+	f.fresh[id] = sealed{}
+	f.bufs[id] = buf
 	return id, buf, nil
+}
+
+func (f *forkAlloc) Seal(id page.ID, node []byte, used int) {
+	f.fresh[id] = sealed{sum: page.Seal(node), used: uint32(used)}
+}
+
+func (f *forkAlloc) Free(id page.ID, n int) {
+	r := page.Run{Start: id, Len: uint64(n)}
+	if _, ok := f.fresh[id]; ok {
+		delete(f.fresh, id)
+		delete(f.bufs, id)
+		f.a.mu.Lock()
+		f.a.tx.db.free.freeNow(r)
+		f.a.mu.Unlock()
+		return
+	}
+	// Not one of its own: a node of the committed tree (or, if the
+	// halves ever shared one, the other half's), for a's goroutine.
+	f.freed = append(f.freed, r)
 }
 
 // runPages is how many contiguous free pages a commit reserves at a time
@@ -798,6 +916,10 @@ func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
 
 func (a *txAlloc) Free(id page.ID, n int) {
 	r := page.Run{Start: id, Len: uint64(n)}
+	if a.forked {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+	}
 	if _, ok := a.fresh[id]; ok {
 		// Written by this commit and never visible to anyone: reuse now.
 		delete(a.fresh, id)
@@ -809,8 +931,17 @@ func (a *txAlloc) Free(id page.ID, n int) {
 }
 
 // Seal seals a finished node and records its checksum (the commit
-// record).
-func (a *txAlloc) Seal(id page.ID, node []byte) { a.fresh[id] = page.Seal(node) }
+// record) and how much of it the log stores.
+func (a *txAlloc) Seal(id page.ID, node []byte, used int) {
+	a.fresh[id] = sealed{sum: page.Seal(node), used: uint32(used)}
+}
+
+// sealed is what a commit knows of a node it wrote: its checksum, and
+// the bytes before its zero tail (0 until sealed).
+type sealed struct {
+	sum  uint64
+	used uint32
+}
 
 // publish makes meta the state new transactions read. Called by the writer.
 func (db *DB) publish(meta page.Meta) {
@@ -946,14 +1077,16 @@ func (tx *Tx) writeFreelist(a *txAlloc, txid page.TxID) (page.ID, error) {
 		bm := page.PutFreeChunk(buf, c, ps)
 		lo := page.ID(c * bits)
 		fl.bitmap(bm, lo, min(lo+page.ID(bits), a.hwm))
-		clear(buf[page.FreeBody+8+len(bm):])
-		a.Seal(fc.ID, buf)
+		used := page.FreeBody + 8 + len(bm)
+		clear(buf[used:])
+		a.Seal(fc.ID, buf, used)
 		index[c] = fc
 	}
 	page.PutHeader(idxBuf, idxID, txid, page.TypeFreelist, uint32(idxPages-1), 0)
 	page.PutFreeIndex(idxBuf, ps, index)
-	clear(idxBuf[page.FreeIndexSize(len(index)):])
-	a.Seal(idxID, idxBuf)
+	used := page.FreeIndexSize(len(index))
+	clear(idxBuf[used:])
+	a.Seal(idxID, idxBuf, used)
 	fl.chunks = index
 	clear(fl.dirty)
 	return idxID, nil

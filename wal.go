@@ -241,12 +241,16 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	w := db.wal
 	ids := a.sortedIDs()
 	// A node's image goes without its zero tail (replay restores it):
-	// nodes are cleared past their data, and a root or a bucket's leaf
-	// holding a few entries is mostly zeros.
+	// nodes are cleared past their data (Seal says where that ends), and
+	// a root or a bucket's leaf holding a few entries is mostly zeros.
 	stored := make([]int, len(ids))
 	var n int64
 	for i, id := range ids {
-		stored[i] = trimZeros(a.bufs[id])
+		b := a.bufs[id]
+		if u := int(a.fresh[id].used); u > 0 && u <= len(b) {
+			b = b[:u]
+		}
+		stored[i] = trimZeros(b)
 		n += int64(stored[i])
 	}
 	hl := recFixed + len(ids)*recNodeSize + 8
@@ -277,7 +281,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		le.PutUint64(h[p:], uint64(id))
 		le.PutUint32(h[p+8:], uint32(len(b)/db.pageSize))
 		le.PutUint32(h[p+12:], uint32(stored[i]))
-		le.PutUint64(h[p+16:], a.fresh[id])
+		le.PutUint64(h[p+16:], a.fresh[id].sum)
 		p += recNodeSize
 		iov = append(iov, b[:stored[i]])
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -24,8 +25,9 @@ type Alloc interface {
 	// seals it (page.Seal) and records its checksum (the commit record).
 	// It may seal it later, but before the node is written or read as
 	// sealed: the Writer reads the nodes it built without checking them
-	// (Tree.Fresh), and never changes them after.
-	Seal(id page.ID, node []byte)
+	// (Tree.Fresh), and never changes them after. Every byte of node
+	// from used on is zero (the log stores nodes without that tail).
+	Seal(id page.ID, node []byte, used int)
 }
 
 // Mutation is one change to a tree: a put of Value (with Flags) under Key,
@@ -50,12 +52,32 @@ type Writer struct {
 	// Ordered says the caller has checked that the mutations it passes
 	// are in strictly ascending key order; otherwise Apply checks.
 	Ordered bool
+	// Parallel, when positive and A is a Forker, lets a branch whose
+	// children take at least Parallel changes be merged by two
+	// goroutines, one half of its children each (one split at a time).
+	Parallel int
 
 	scratch
 	// appending: every mutation of this Apply sorts after the tree's last
 	// key (a load in key order). Nodes are filled to capacity along the
 	// right edge, without spreading over or merging with neighbours.
 	appending bool
+	// forking: another goroutine is merging the other half of a branch.
+	forking bool
+}
+
+// Forker is an Alloc that can serve a second goroutine, for Apply to
+// split a large merge in two (see Writer.Parallel).
+type Forker interface {
+	// Fork returns an allocator that another goroutine may use while
+	// this one goes on being used, and the view that goroutine reads
+	// through: it finds the nodes built through the new allocator. A nil
+	// Alloc: no fork now.
+	Fork() (Alloc, *Tree)
+	// Join ends a fork, once its goroutine is done: the nodes it built
+	// become this allocator's, as if built through it. An error fails
+	// the commit.
+	Join(Alloc) error
 }
 
 // scratch is space reused from node to node, and through scratchPool from
@@ -207,39 +229,14 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int, dst []child, 
 		w.outs = append(w.outs, nil)
 	}
 	out := w.outs[depth][:0]
-	j := 0
-	appendOnly := true
-	key, ok := page.BranchKey(n, 0)
-	if !ok {
-		return nil, elemErr(n, 0)
+	var appendOnly bool
+	if h, j := w.splitAt(n, muts); h > 0 {
+		out, appendOnly, err = w.applySplit(n, h, muts, j, depth, out)
+	} else {
+		out, appendOnly, err = w.applyKids(n, 0, cnt, muts, depth, out)
 	}
-	for i := 0; i < cnt; i++ {
-		end := len(muts)
-		var next []byte
-		if i+1 < cnt {
-			if next, ok = page.BranchKey(n, i+1); !ok {
-				return nil, elemErr(n, i+1)
-			}
-			if bytes.Compare(key, next) >= 0 {
-				return nil, orderErr(n)
-			}
-			end = j + before(muts[j:], next)
-		}
-		cid, cb := page.BranchChild(n, i)
-		if end == j {
-			out = append(out, child{key: key, id: cid, birth: cb})
-			key = next
-			continue
-		}
-		if i+1 < cnt {
-			appendOnly = false
-		}
-		sp := len(out) > 0 && !out[len(out)-1].fresh && !w.appending
-		if out, err = w.applyNode(cid, muts[j:end], depth+1, out, sp); err != nil {
-			return nil, err
-		}
-		j = end
-		key = next
+	if err != nil {
+		return nil, err
 	}
 	if !w.appending {
 		if out, err = w.rebalance(out); err != nil {
@@ -270,6 +267,160 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int, dst []child, 
 		}
 	}
 	return dst, nil
+}
+
+// applyKids merges muts into the children [lo, hi) of branch n (muts
+// hold changes for those children only) and appends what replaces them
+// to out, unchanged children included. appendOnly says whether only the
+// last child of n changed.
+func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out []child) (_ []child, appendOnly bool, err error) {
+	cnt := page.Count(n)
+	j := 0
+	appendOnly = true
+	key, ok := page.BranchKey(n, lo)
+	if !ok {
+		return nil, false, elemErr(n, lo)
+	}
+	for i := lo; i < hi; i++ {
+		end := len(muts)
+		var next []byte
+		if i+1 < cnt {
+			if next, ok = page.BranchKey(n, i+1); !ok {
+				return nil, false, elemErr(n, i+1)
+			}
+			if bytes.Compare(key, next) >= 0 {
+				return nil, false, orderErr(n)
+			}
+			if i+1 < hi {
+				end = j + before(muts[j:], next)
+			}
+		}
+		cid, cb := page.BranchChild(n, i)
+		if end == j {
+			out = append(out, child{key: key, id: cid, birth: cb})
+			key = next
+			continue
+		}
+		if i+1 < cnt {
+			appendOnly = false
+		}
+		sp := len(out) > 0 && !out[len(out)-1].fresh && !w.appending
+		if out, err = w.applyNode(cid, muts[j:end], depth+1, out, sp); err != nil {
+			return nil, false, err
+		}
+		j = end
+		key = next
+	}
+	return out, appendOnly, nil
+}
+
+// splitAt decides whether the children of branch n are merged by two
+// goroutines (see Writer.Parallel): it returns the first child of the
+// second half and the first of muts that goes there, or 0 to merge them
+// in this goroutine. The halves take about as many changes each; when
+// no split of n's children comes close (a root of three children), the
+// children themselves may split.
+func (w *Writer) splitAt(n []byte, muts []Mutation) (h, j int) {
+	if w.Parallel <= 0 || len(muts) < w.Parallel || w.forking || w.appending {
+		return 0, 0
+	}
+	f, ok := w.A.(Forker)
+	if !ok || f == nil {
+		return 0, 0
+	}
+	cnt := page.Count(n)
+	if cnt < 2 {
+		return 0, 0
+	}
+	h, ok = page.SearchBranch(n, muts[len(muts)/2].Key)
+	if !ok {
+		return 0, 0
+	}
+	// The child holding the middle change goes to whichever side it
+	// balances better.
+	if h == 0 {
+		h = 1
+	}
+	k, ok := page.BranchKey(n, h)
+	if !ok {
+		return 0, 0
+	}
+	j = before(muts, k)
+	if h+1 < cnt && j < len(muts)/2 {
+		if k2, ok := page.BranchKey(n, h+1); ok {
+			if j2 := before(muts, k2); j2-len(muts)/2 < len(muts)/2-j {
+				h, j = h+1, j2
+			}
+		}
+	}
+	if small := min(j, len(muts)-j); 8*small < 3*len(muts) {
+		return 0, 0 // lopsided: let the children split
+	}
+	return h, j
+}
+
+// applySplit is applyKids over all of n's children, the first h merged
+// here (with muts[:j]) while another goroutine merges the rest, with a
+// Writer and an allocator of its own (Forker.Fork).
+func (w *Writer) applySplit(n []byte, h int, muts []Mutation, j, depth int, out []child) ([]child, bool, error) {
+	f := w.A.(Forker)
+	fa, ft := f.Fork()
+	if fa == nil {
+		return w.applyKids(n, 0, page.Count(n), muts, depth, out)
+	}
+	fw := &Writer{T: ft, A: fa, TxID: w.TxID, Ordered: true}
+	var (
+		right   []child
+		rAppend bool
+		rErr    error
+		rPanic  any
+		done    = make(chan struct{})
+	)
+	// A fault reading the mapping panics in the goroutine that reads, if
+	// it asked to (the caller's recover turns it into an error): the
+	// other goroutine asks as this one did, and its panic is raised
+	// again here.
+	onFault := debug.SetPanicOnFault(false)
+	debug.SetPanicOnFault(onFault)
+	go func() {
+		defer close(done)
+		defer func() { rPanic = recover() }()
+		debug.SetPanicOnFault(onFault)
+		fw.getScratch()
+		right, rAppend, rErr = fw.applyKids(n, h, page.Count(n), muts[j:], depth, nil)
+	}()
+	var (
+		lAppend bool
+		lPanic  any
+		err     error
+	)
+	func() {
+		// Even if this half panics, the other must end and be joined
+		// before the caller goes on: it writes through the same
+		// allocator.
+		defer func() { lPanic = recover() }()
+		w.forking = true
+		defer func() { w.forking = false }()
+		out, lAppend, err = w.applyKids(n, 0, h, muts[:j], depth, out)
+	}()
+	<-done
+	if err == nil && rErr == nil && lPanic == nil && rPanic == nil {
+		out = append(out, right...) // before fw's scratch is pooled
+	}
+	fw.putScratch()
+	jerr := f.Join(fa)
+	if lPanic != nil {
+		panic(lPanic)
+	}
+	if rPanic != nil {
+		panic(rPanic)
+	}
+	for _, e := range []error{err, rErr, jerr} {
+		if e != nil {
+			return nil, false, e
+		}
+	}
+	return out, lAppend && rAppend, nil
 }
 
 // before returns how many of muts (sorted) have keys below key: often
@@ -641,7 +792,7 @@ func (w *Writer) entryFor(m *Mutation) (entry, error) {
 	page.PutHeader(buf, id, w.TxID, page.TypeOverflow, uint32(pages-1), 0)
 	copy(buf[page.HeaderSize:], m.Value)
 	clear(buf[size:])
-	w.A.Seal(id, buf)
+	w.A.Seal(id, buf, size)
 	ref := page.Ref{Root: id, Birth: w.TxID, Seq: uint64(len(m.Value))}
 	return entry{m.Key, ref.Encode(make([]byte, page.RefSize)), page.FlagOverflow}, nil
 }
@@ -740,7 +891,7 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 			lw.Add(e.flags, e.key, e.val)
 		}
 		clear(buf[used:])
-		w.A.Seal(id, buf)
+		w.A.Seal(id, buf, used)
 		sep, _ := page.LeafKey(buf, 0)
 		if g[0] > 0 {
 			// The parent needs only a key above everything in the previous
@@ -773,7 +924,7 @@ func (w *Writer) packBranches(dst []child, cs []child, appendOnly bool) ([]child
 			bw.Add(c.key, c.id, c.birth)
 		}
 		clear(buf[used:])
-		w.A.Seal(id, buf)
+		w.A.Seal(id, buf, used)
 		first, _ := page.BranchKey(buf, 0)
 		dst = append(dst, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
 	}

@@ -58,7 +58,7 @@ func (a *fuzzAlloc) Free(id page.ID, n int) {
 	a.freed[id] = true
 }
 
-func (a *fuzzAlloc) Seal(_ page.ID, node []byte) { page.Seal(node) }
+func (a *fuzzAlloc) Seal(_ page.ID, node []byte, _ int) { page.Seal(node) }
 
 // fuzzImage lays data out as pages and returns the tree and its root.
 func fuzzImage(data []byte) (*Tree, page.ID, page.TxID) {

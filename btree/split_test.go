@@ -1,0 +1,184 @@
+package btree
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+// splitPages is the store behind splitAlloc: pages are handed out once
+// (never reused) from a buffer that nodes are copied into at commit.
+type splitPages struct {
+	mu      sync.Mutex
+	data    []byte
+	next    page.ID
+	freed   map[page.ID]bool
+	double  []page.ID
+	badTail []page.ID // sealed with bytes past used that are not zero
+	forks   int
+}
+
+// splitAlloc is an Alloc and Forker like the root package's: nodes are
+// built in memory and found through the view's Fresh map until commit;
+// a fork has a map and a view of its own, merged at Join.
+type splitAlloc struct {
+	p    *splitPages
+	view *Tree
+	own  map[page.ID][]byte // view.Fresh
+}
+
+func newSplitAlloc(pages int) *splitAlloc {
+	p := &splitPages{data: make([]byte, pages*fuzzPS), next: 2, freed: map[page.ID]bool{}}
+	own := map[page.ID][]byte{}
+	t := &Tree{Data: p.data, PageSize: fuzzPS, PgCount: uint64(pages), Fresh: own}
+	return &splitAlloc{p: p, view: t, own: own}
+}
+
+func (a *splitAlloc) Alloc(n int) (page.ID, []byte, error) {
+	a.p.mu.Lock()
+	id := a.p.next
+	a.p.next += page.ID(n)
+	a.p.mu.Unlock()
+	if uint64(id)+uint64(n) > a.view.PgCount {
+		return 0, nil, errFuzzFull
+	}
+	buf := make([]byte, n*fuzzPS)
+	a.own[id] = buf
+	return id, buf, nil
+}
+
+func (a *splitAlloc) Free(id page.ID, n int) {
+	if _, ok := a.own[id]; ok {
+		delete(a.own, id)
+		return
+	}
+	a.p.mu.Lock()
+	defer a.p.mu.Unlock()
+	if a.p.freed[id] {
+		a.p.double = append(a.p.double, id)
+	}
+	a.p.freed[id] = true
+}
+
+func (a *splitAlloc) Seal(id page.ID, node []byte, used int) {
+	page.Seal(node)
+	if slices.ContainsFunc(node[used:], func(b byte) bool { return b != 0 }) {
+		a.p.mu.Lock()
+		a.p.badTail = append(a.p.badTail, id)
+		a.p.mu.Unlock()
+	}
+}
+
+func (a *splitAlloc) Fork() (Alloc, *Tree) {
+	a.p.forks++
+	own := map[page.ID][]byte{}
+	v := *a.view
+	v.Fresh = own
+	return &splitAlloc{p: a.p, view: &v, own: own}, &v
+}
+
+func (a *splitAlloc) Join(fa Alloc) error {
+	f := fa.(*splitAlloc)
+	for id, b := range f.own {
+		if _, ok := a.own[id]; ok {
+			return fmt.Errorf("page %d built by both halves", id)
+		}
+		a.own[id] = b
+	}
+	return nil
+}
+
+// commit copies the nodes built into the pages.
+func (a *splitAlloc) commit() {
+	for id, b := range a.own {
+		copy(a.p.data[int(id)*fuzzPS:], b)
+	}
+	clear(a.own)
+}
+
+// TestApplySplit merges large random batches into a tree of several
+// levels with Parallel low enough that branches split between two
+// goroutines, and checks every result against a model: well formed, the
+// same keys and values, no page freed twice or freed while still in the
+// tree, and nothing but zeros past what Seal was told was used. Under
+// -race it also checks that the two halves share nothing unguarded.
+func TestApplySplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	a := newSplitAlloc(24000)
+	model := map[string]string{}
+	key := func() []byte { return fmt.Appendf(nil, "k%08d", r.IntN(60000)) }
+	val := func() []byte { return bytes.Repeat([]byte{byte('a' + r.IntN(26))}, 1+r.IntN(40)) }
+
+	var root page.ID
+	var birth page.TxID
+	for round := 0; round < 8; round++ {
+		byKey := map[string]Mutation{}
+		n := 200 + r.IntN(3000)
+		if round == 0 {
+			n = 15000
+		}
+		for range n {
+			k := key()
+			m := Mutation{Key: k, Value: val()}
+			if round > 0 && r.IntN(4) == 0 {
+				m = Mutation{Key: k, Delete: true}
+			}
+			byKey[string(k)] = m
+		}
+		muts := make([]Mutation, 0, len(byKey))
+		for _, m := range byKey {
+			muts = append(muts, m)
+		}
+		slices.SortFunc(muts, func(x, y Mutation) int { return bytes.Compare(x.Key, y.Key) })
+
+		w := &Writer{T: a.view, A: a, TxID: birth + 1, Parallel: 32}
+		var err error
+		if root, birth, err = w.Apply(root, birth, muts); err != nil {
+			t.Fatalf("round %d: Apply: %v", round, err)
+		}
+		a.commit()
+		for _, m := range muts {
+			if m.Delete {
+				delete(model, string(m.Key))
+			} else {
+				model[string(m.Key)] = string(m.Value)
+			}
+		}
+		if len(a.p.double) > 0 || len(a.p.badTail) > 0 {
+			t.Fatalf("round %d: pages freed twice %v, sealed with a dirty tail %v", round, a.p.double, a.p.badTail)
+		}
+		if err := wellFormed(a.view, root, birth); err != nil {
+			t.Fatalf("round %d: malformed tree: %v", round, err)
+		}
+		keys, vals, err := walk(a.view, root)
+		if err != nil {
+			t.Fatalf("round %d: walk: %v", round, err)
+		}
+		if len(keys) != len(model) {
+			t.Fatalf("round %d: tree holds %d keys, model %d", round, len(keys), len(model))
+		}
+		for i, k := range keys {
+			if v, ok := model[string(k)]; !ok || v != string(vals[i]) {
+				t.Fatalf("round %d: key %q: tree %q, model %q (present %v)", round, k, vals[i], v, ok)
+			}
+		}
+		var c Cursor
+		c.Reset(a.view, root)
+		for ok := c.First(); ok; ok = c.Next() {
+			for d := 0; d < c.depth; d++ {
+				if id := page.PageID(c.stack[d].node); a.p.freed[id] {
+					t.Fatalf("round %d: page %d is in the tree and was freed", round, id)
+				}
+			}
+		}
+	}
+	if a.p.forks == 0 {
+		t.Fatal("no merge was split: the test does not test splitting")
+	}
+	t.Logf("%d splits, %d pages", a.p.forks, a.p.next)
+}
