@@ -31,8 +31,15 @@ type DB struct {
 	// writeMu serializes write transactions; the fields below it belong to
 	// the writer.
 	writeMu sync.Mutex
-	rw      *mmap.Region // read-write mapping (Options.WriteMap only)
-	slabs   [][]byte     // memory for the pages a commit builds, kept for the next
+	// rw is a writable mapping of the file: with Options.WriteMap the
+	// commit builds its nodes in it; otherwise it copies them into it
+	// (see copyThroughMap). Nil for read-only handles.
+	rw *mmap.Region
+	// unwritten is the first page of the file's tail that has held no
+	// data since Open (past the file's end then, or cut off since): a
+	// write there through rw reads nothing from the disk first.
+	unwritten page.ID
+	slabs     [][]byte // memory for the pages a commit builds, kept for the next
 	// Memory write transactions pass on to the next, under writeMu: arena
 	// chunks (Tx.newChunk), pending-set log arrays (pendingSet.release)
 	// and the mutation slice Bucket.flush hands to Writer.Apply.
@@ -89,6 +96,9 @@ type state struct {
 
 type counters struct {
 	txN, writeN, commitN, syncN, remapN, shrinkN atomic.Int64
+	// Runs of a commit's pages copied through the mapping, and written
+	// with pwritev (see copyThroughMap); for tests.
+	copiedN, pwrittenN atomic.Int64
 }
 
 // Open opens the database at path, creating it if it does not exist
@@ -267,11 +277,12 @@ func (db *DB) open() error {
 		}
 		return nil
 	}
-	if db.opts.WriteMap {
+	if db.opts.WriteMap || copyThroughMap {
 		if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
 			return fmt.Errorf("mapkv: %w", err)
 		}
 	}
+	db.unwritten = page.ID(db.fileSize / int64(db.pageSize))
 	// The chosen meta may have reached the page cache but not the disk
 	// (the process that wrote it crashed before its flush). Make it durable
 	// before building on it, or a power cut could leave neither meta valid.
@@ -895,7 +906,7 @@ func (db *DB) remap(size int64, tx *Tx) error {
 		return fmt.Errorf("mapkv: remap: %w", err)
 	}
 	var rw *mmap.Region
-	if db.opts.WriteMap {
+	if db.opts.WriteMap || copyThroughMap {
 		if rw, err = mmap.Map(db.file, reserve, true); err != nil {
 			ro.Unmap()
 			return fmt.Errorf("mapkv: remap: %w", err)

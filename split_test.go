@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mapkv/mapkv"
 )
@@ -95,6 +98,78 @@ func checkModel(t *testing.T, db *mapkv.DB, model map[string][]byte) {
 		return err
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteThroughMap checks both ways a commit's pages reach the file
+// (copyThroughMap): copied through the writable mapping (pages in the page
+// cache, or never written) and written with pwritev (pages of the file
+// not in the page cache: the write hook evicts each range just before it
+// is written), and that what either wrote reads back, after a reopen and
+// by Check.
+func TestWriteThroughMap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	opts := &mapkv.Options{PageSize: 4096}
+	db := mustOpen(t, path, opts)
+	r := rand.New(rand.NewPCG(9, 1))
+	model := map[string][]byte{}
+	put := func(db *mapkv.DB, n int) {
+		t.Helper()
+		err := db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for range n {
+				k := fmt.Appendf(nil, "key-%07d", r.IntN(30000))
+				v := bytes.Repeat([]byte{byte(r.Uint32())}, 1+r.IntN(200))
+				model[string(k)] = v
+				if err := b.Put(k, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 6 {
+		put(db, 5000)
+	}
+	if copied, _ := mapkv.WriteRunsForTest(db); copied == 0 {
+		t.Fatal("a new file's pages were not copied through the mapping")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = mustOpen(t, path, opts)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	restore := mapkv.SetWriteHook(func(_ *mapkv.DB, off int64, n int) error {
+		unix.Fadvise(int(f.Fd()), off, int64(n), unix.FADV_DONTNEED)
+		return nil
+	})
+	for range 3 {
+		put(db, 300)
+	}
+	restore()
+	copied, pwritten := mapkv.WriteRunsForTest(db)
+	if pwritten == 0 {
+		t.Fatalf("no run written with pwritev (%d copied): evicted pages were not told apart", copied)
+	}
+	checkModel(t, db, model)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = mustOpen(t, path, opts)
+	defer db.Close()
+	checkModel(t, db, model)
+	if err := db.Check(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -518,6 +519,7 @@ func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
 	}
 	if err := db.file.Truncate(keep); err == nil {
 		db.fileSize = keep
+		db.unwritten = min(db.unwritten, page.ID(keep/int64(db.pageSize)))
 		db.stats.shrinkN.Add(1)
 		if db.state != nil { // fix(reliability): publish ran first; keep Stats.FileSize true
 			st := *db.state
@@ -868,11 +870,12 @@ func (a *txAlloc) writeIDs(ids []page.ID) error {
 	var iov [][]byte
 	var start page.ID
 	var next page.ID
+	var vec []byte // mincore scratch
 	flush := func() error {
 		if len(iov) == 0 {
 			return nil
 		}
-		err := a.writeAt(start, iov)
+		err := a.writeAt(start, iov, &vec)
 		iov = iov[:0]
 		return err
 	}
@@ -894,22 +897,67 @@ func (a *txAlloc) writeIDs(ids []page.ID) error {
 
 // writeAt writes iov to the file at page start with pwritev (through
 // hooks.write in tests).
-func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
+func (a *txAlloc) writeAt(start page.ID, iov [][]byte, vec *[]byte) error {
 	db := a.tx.db
-	off := int64(start) * int64(db.pageSize)
+	ps := int64(db.pageSize)
+	off := int64(start) * ps
+	n := int64(0)
+	for _, b := range iov {
+		n += int64(len(b))
+	}
 	var err error
 	if hooks.write != nil {
-		n := 0
-		for _, b := range iov {
-			n += len(b)
+		err = hooks.write(db, off, int(n))
+	}
+	if err == nil && db.rw != nil && !db.opts.WriteMap {
+		// Through the mapping where that reads nothing first: pages in
+		// the page cache, or never written.
+		if old := min(off+n, int64(db.unwritten)*ps); old <= off || db.rw.Resident(off, old-off, vec) {
+			if err = copyIn(db.rw.Data[off:off+n:off+n], iov); err != nil {
+				return fmt.Errorf("mapkv: write %s: %w", db.path, err)
+			}
+			db.stats.copiedN.Add(1)
+			return nil
 		}
-		err = hooks.write(db, off, n)
 	}
 	if err == nil {
+		db.stats.pwrittenN.Add(1)
 		err = pwritev(db.file, iov, off)
 	}
 	if err != nil {
 		return fmt.Errorf("mapkv: write %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// copyThroughMap: commits copy the nodes they build into the file through
+// a writable shared mapping (DB.rw) instead of writing them with pwritev,
+// where the page is in the page cache or was never written (a page that
+// is neither would be read from the disk first: pwritev then). A 4 KiB
+// page costs a memory copy, and a fault the first time it is written
+// after a flush, against a system call each run of pages. Measured on
+// the benchmark's VM (2 vCPUs, ext4 on virtio): 7,500 scattered pages
+// rewritten in 3-4 ms against 78-87 ms with one pwritev each; a 1M-key
+// load in key order 2.9M keys/s (median of 6) against 2.0M. 64-bit only
+// (a second mapping of the whole reservation).
+const copyThroughMap = strconv.IntSize == 64
+
+// copyIn copies iov to dst, a slice of the writable mapping. A fault (an
+// I/O error reading a page in, a file cut short by another process)
+// comes back as an error, whichever goroutine copies.
+func copyIn(dst []byte, iov [][]byte) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			fe := asFault(r)
+			if fe == nil {
+				panic(r)
+			}
+			err = fe
+		}
+	}()
+	for _, b := range iov {
+		dst = dst[copy(dst, b):]
 	}
 	return nil
 }
