@@ -74,12 +74,13 @@ type Options struct {
 	ShrinkThreshold int64
 	// WriteMap makes commits build pages in a writable shared mapping of
 	// the file and flush them with msync, as LMDB's MDB_WRITEMAP does,
-	// without the log. By default they build pages in memory, copy them
-	// into the file through a writable mapping (pwritev for pages neither
-	// in the page cache nor new) and flush with one fdatasync, or write the
-	// log (see WALSize): an msync per commit measured 2-10x slower than
-	// that on the Linux machines mapkv was first measured on
-	// (write-protecting each mapped page again costs a TLB shootdown).
+	// without the log. By default they build pages in memory, write them
+	// to the file (copied in through a writable mapping where the file
+	// never held the page, with pwritev where it did) and flush with one
+	// fdatasync, or write the log (see WALSize): an msync per commit
+	// measured 2-10x slower than that on the Linux machines mapkv was
+	// first measured on (write-protecting each mapped page again costs a
+	// TLB shootdown).
 	// Readers read through a read-only mapping either way.
 	WriteMap bool
 	// MaxReaders is the number of reader slots of the lock file shared by

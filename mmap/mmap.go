@@ -73,20 +73,11 @@ func (r *Region) Sync(off, n int64) error {
 	return msync(r.Data[start:end])
 }
 
-// Resident reports whether every page of [off, off+n) of the region is in
-// the page cache (mincore), widening the range to page boundaries; vec is
-// scratch space, grown as needed. Writing a resident page through a
-// writable mapping costs a memory copy; writing one that is not makes the
-// kernel read it first. False where the platform cannot tell.
-func (r *Region) Resident(off, n int64, vec *[]byte) bool {
-	ps := int64(os.Getpagesize())
-	start := off &^ (ps - 1)
-	end := min(off+n, int64(len(r.Data)))
-	if n <= 0 || start >= end {
-		return false
-	}
-	return resident(r.Data[start:end], int((end-start+ps-1)/ps), vec)
-}
+// AdviseHuge asks that the page cache pages this region faults in where
+// the file holds none yet be huge (madvise MADV_HUGEPAGE): a region
+// written through sequentially then flushes and reads back in large
+// folios. Errors are ignored (a hint); no-op where unsupported.
+func (r *Region) AdviseHuge() { adviseHuge(r.Data) }
 
 // Advise passes an access-pattern hint for the whole region; errors are
 // ignored because a hint is never required for correctness.

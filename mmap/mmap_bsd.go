@@ -17,4 +17,4 @@ func allocate(f *os.File, size int64) error {
 
 func datasync(f *os.File) error { return f.Sync() }
 
-func resident([]byte, int, *[]byte) bool { return false }
+func adviseHuge([]byte) {}

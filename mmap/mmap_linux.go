@@ -4,7 +4,6 @@ package mmap
 
 import (
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,23 +28,7 @@ func allocate(f *os.File, size int64) error {
 	return err
 }
 
-func resident(b []byte, pages int, vec *[]byte) bool {
-	if cap(*vec) < pages {
-		*vec = make([]byte, pages)
-	}
-	v := (*vec)[:pages]
-	// x/sys has no wrapper for mincore(2).
-	_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&v[0])))
-	if e != 0 {
-		return false
-	}
-	for _, p := range v {
-		if p&1 == 0 {
-			return false
-		}
-	}
-	return true
-}
+func adviseHuge(b []byte) { _ = unix.Madvise(b, unix.MADV_HUGEPAGE) }
 
 func datasync(f *os.File) error {
 	for {
