@@ -31,15 +31,8 @@ type DB struct {
 	// writeMu serializes write transactions; the fields below it belong to
 	// the writer.
 	writeMu sync.Mutex
-	// rw is a writable mapping of the file: with Options.WriteMap the
-	// commit builds its nodes in it; otherwise it copies them into it
-	// (see copyThroughMap). Nil for read-only handles.
-	rw *mmap.Region
-	// unwritten is the first page of the file's tail that has held no
-	// data (past the file's end at Open, or cut off since, and not
-	// written since): see copyThroughMap.
-	unwritten page.ID
-	slabs     [][]byte // memory for the pages a commit builds, kept for the next
+	rw      *mmap.Region // read-write mapping (Options.WriteMap only)
+	slabs   [][]byte     // memory for the pages a commit builds, kept for the next
 	// Memory write transactions pass on to the next, under writeMu: arena
 	// chunks (Tx.newChunk), pending-set log arrays (pendingSet.release)
 	// and the mutation slice Bucket.flush hands to Writer.Apply.
@@ -96,9 +89,6 @@ type state struct {
 
 type counters struct {
 	txN, writeN, commitN, syncN, remapN, shrinkN atomic.Int64
-	// Runs of a commit's pages copied through the mapping, and written
-	// with pwritev (see copyThroughMap); for tests.
-	copiedN, pwrittenN atomic.Int64
 }
 
 // Open opens the database at path, creating it if it does not exist
@@ -277,10 +267,11 @@ func (db *DB) open() error {
 		}
 		return nil
 	}
-	if db.rw, err = db.mapRW(reserve); err != nil {
-		return fmt.Errorf("mapkv: %w", err)
+	if db.opts.WriteMap {
+		if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
+			return fmt.Errorf("mapkv: %w", err)
+		}
 	}
-	db.unwritten = page.ID(db.fileSize / int64(db.pageSize))
 	// The chosen meta may have reached the page cache but not the disk
 	// (the process that wrote it crashed before its flush). Make it durable
 	// before building on it, or a power cut could leave neither meta valid.
@@ -903,10 +894,12 @@ func (db *DB) remap(size int64, tx *Tx) error {
 	if err != nil {
 		return fmt.Errorf("mapkv: remap: %w", err)
 	}
-	rw, err := db.mapRW(reserve)
-	if err != nil {
-		ro.Unmap()
-		return fmt.Errorf("mapkv: remap: %w", err)
+	var rw *mmap.Region
+	if db.opts.WriteMap {
+		if rw, err = mmap.Map(db.file, reserve, true); err != nil {
+			ro.Unmap()
+			return fmt.Errorf("mapkv: remap: %w", err)
+		}
 	}
 	// fix(reliability): the writer reads through the new mapping from
 	// now on (Alloc points tx.tree at it), so it holds a reference too;
@@ -929,21 +922,6 @@ func (db *DB) remap(size int64, tx *Tx) error {
 	db.rw = rw
 	db.stats.remapN.Add(1)
 	return nil
-}
-
-// mapRW maps the file writable for the writer, over a reservation of
-// size bytes: with Options.WriteMap, where commits build their nodes;
-// otherwise (copyThroughMap) where they copy nodes into pages the file
-// never held, asking for huge page-cache pages there. Nil if neither.
-func (db *DB) mapRW(size int64) (*mmap.Region, error) {
-	if !db.opts.WriteMap && !copyThroughMap {
-		return nil, nil
-	}
-	rw, err := mmap.Map(db.file, size, true)
-	if err == nil && !db.opts.WriteMap {
-		rw.AdviseHuge()
-	}
-	return rw, err
 }
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }

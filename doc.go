@@ -31,10 +31,8 @@
 // A write transaction collects its changes in memory, in an ordered set
 // per bucket. Commit merges them into the tree in key order, building every
 // changed node in memory for a free page (never one that a reader or either
-// meta can reach), writes them to the file (pages the file never held are
-// copied in through a writable mapping, the others written with pwritev),
-// and then writes the meta page of the new state. Readers read through a
-// read-only mapping. Every node
+// meta can reach), writes them with pwritev, one call per run of adjacent
+// pages, and then writes the meta page of the new state. Every node
 // carries its page id, the txid that wrote it and an xxhash64 checksum;
 // branch entries carry their child's txid too.
 //

@@ -20,12 +20,6 @@ func SplitsForTest(db *DB) int {
 	return db.splits
 }
 
-// WriteRunsForTest returns how many runs of commits' pages db copied
-// through its writable mapping and how many it wrote with pwritev.
-func WriteRunsForTest(db *DB) (copied, pwritten int64) {
-	return db.stats.copiedN.Load(), db.stats.pwrittenN.Load()
-}
-
 // SyncHook replaces the msync of a range of the writable mapping; real
 // performs the actual flush. See faultHooks.sync.
 type SyncHook = func(db *DB, off, n int64, real func() error) error

@@ -72,16 +72,14 @@ type Options struct {
 	// whole file above which Close moves nodes down to cut it (see
 	// DB.Shrink). Default 4 MiB.
 	ShrinkThreshold int64
-	// WriteMap makes commits build pages in a writable shared mapping of
-	// the file and flush them with msync, as LMDB's MDB_WRITEMAP does,
-	// without the log. By default they build pages in memory, write them
-	// to the file (copied in through a writable mapping where the file
-	// never held the page, with pwritev where it did) and flush with one
-	// fdatasync, or write the log (see WALSize): an msync per commit
-	// measured 2-10x slower than that on the Linux machines mapkv was
-	// first measured on (write-protecting each mapped page again costs a
-	// TLB shootdown).
-	// Readers read through a read-only mapping either way.
+	// WriteMap makes commits write pages through a writable shared mapping
+	// of the file and flush them with msync, as LMDB's MDB_WRITEMAP does.
+	// By default they build pages in memory, write them with pwritev and
+	// flush with one fdatasync: on the Linux machines mapkv is measured on,
+	// the kernel flushes pages dirtied through a mapping several times
+	// slower than pages written with pwrite (write-protecting each mapped
+	// page again costs a TLB shootdown), so small commits are 2-10x faster
+	// without the mapping. Readers read through the mapping either way.
 	WriteMap bool
 	// MaxReaders is the number of reader slots of the lock file shared by
 	// the processes that open the database (Linux), fixed when the lock

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -271,10 +270,7 @@ func (tx *Tx) commit() error {
 	if db.freshIDs == nil {
 		db.freshIDs, db.freshBufs = map[page.ID]sealed{}, map[page.ID][]byte{}
 	}
-	a := &txAlloc{tx: tx, fresh: db.freshIDs, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst, newFrom: db.unwritten}
-	// Pages below the commit's high-water mark hold data from now on (or
-	// are free pages no longer worth telling apart).
-	defer func() { db.unwritten = max(db.unwritten, a.hwm) }()
+	a := &txAlloc{tx: tx, fresh: db.freshIDs, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst}
 	tx.alloc = a
 	defer clear(a.fresh)
 	if !db.opts.WriteMap {
@@ -522,7 +518,6 @@ func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
 	}
 	if err := db.file.Truncate(keep); err == nil {
 		db.fileSize = keep
-		db.unwritten = min(db.unwritten, page.ID(keep/int64(db.pageSize)))
 		db.stats.shrinkN.Add(1)
 		if db.state != nil { // fix(reliability): publish ran first; keep Stats.FileSize true
 			st := *db.state
@@ -553,8 +548,6 @@ type txAlloc struct {
 	// the slabs, and the counts above.
 	mu     sync.Mutex
 	forked bool
-
-	newFrom page.ID // DB.unwritten when the commit began (see copyThroughMap)
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -903,70 +896,20 @@ func (a *txAlloc) writeIDs(ids []page.ID) error {
 // hooks.write in tests).
 func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
 	db := a.tx.db
-	ps := int64(db.pageSize)
-	off := int64(start) * ps
-	n := int64(0)
-	for _, b := range iov {
-		n += int64(len(b))
-	}
+	off := int64(start) * int64(db.pageSize)
 	var err error
 	if hooks.write != nil {
-		err = hooks.write(db, off, int(n))
-	}
-	if err == nil && start >= a.newFrom && db.rw != nil && !db.opts.WriteMap {
-		if err = copyIn(db.rw.Data[off:off+n:off+n], iov); err != nil {
-			return fmt.Errorf("mapkv: write %s: %w", db.path, err)
+		n := 0
+		for _, b := range iov {
+			n += len(b)
 		}
-		db.stats.copiedN.Add(1)
-		return nil
+		err = hooks.write(db, off, n)
 	}
 	if err == nil {
-		db.stats.pwrittenN.Add(1)
 		err = pwritev(db.file, iov, off)
 	}
 	if err != nil {
 		return fmt.Errorf("mapkv: write %s: %w", db.path, err)
-	}
-	return nil
-}
-
-// copyThroughMap: a commit copies the nodes it puts in pages the file has
-// never held (past DB.unwritten: the file's growth) into the file through
-// a writable shared mapping (DB.rw) that asks for huge page-cache pages
-// (mmap.Region.AdviseHuge), and writes the others with pwritev.
-//
-// New pages through the mapping: no read first (the file holds nothing
-// there), no system call per run, and the page cache gets 2 MiB folios,
-// which a cold scan maps 512 pages at a time. Measured on the benchmark's
-// VM (ext4 on virtio, kernel 6.18): 144 MB written sequentially in 96 ms
-// through such a mapping against 310-345 ms with 1 MiB pwrites, and
-// mapped back by 72 faults against 144; a 1M-key load in key order 2.9-3.2M
-// keys/s against 1.7-4.0M (bimodal) with pwritev.
-//
-// Pages the file already held go through pwritev: a write through the
-// mapping would read a page not in the page cache from the disk first,
-// and would mark every block of its folio dirty (page_mkwrite), so that
-// one 4 KiB node rewritten in a 2 MiB folio would flush 2 MiB; pwritev
-// dirties only the blocks it writes. 64-bit only (a second mapping of the
-// whole reservation).
-const copyThroughMap = strconv.IntSize == 64
-
-// copyIn copies iov to dst, a slice of the writable mapping. A fault (an
-// I/O error reading a page in, a file cut short by another process)
-// comes back as an error, whichever goroutine copies.
-func copyIn(dst []byte, iov [][]byte) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			fe := asFault(r)
-			if fe == nil {
-				panic(r)
-			}
-			err = fe
-		}
-	}()
-	for _, b := range iov {
-		dst = dst[copy(dst, b):]
 	}
 	return nil
 }

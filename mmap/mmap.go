@@ -73,12 +73,6 @@ func (r *Region) Sync(off, n int64) error {
 	return msync(r.Data[start:end])
 }
 
-// AdviseHuge asks that the page cache pages this region faults in where
-// the file holds none yet be huge (madvise MADV_HUGEPAGE): a region
-// written through sequentially then flushes and reads back in large
-// folios. Errors are ignored (a hint); no-op where unsupported.
-func (r *Region) AdviseHuge() { adviseHuge(r.Data) }
-
 // Advise passes an access-pattern hint for the whole region; errors are
 // ignored because a hint is never required for correctness.
 func (r *Region) Advise(random bool) { advise(r.Data, random) }

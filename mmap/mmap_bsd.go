@@ -16,5 +16,3 @@ func allocate(f *os.File, size int64) error {
 }
 
 func datasync(f *os.File) error { return f.Sync() }
-
-func adviseHuge([]byte) {}

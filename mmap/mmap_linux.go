@@ -28,8 +28,6 @@ func allocate(f *os.File, size int64) error {
 	return err
 }
 
-func adviseHuge(b []byte) { _ = unix.Madvise(b, unix.MADV_HUGEPAGE) }
-
 func datasync(f *os.File) error {
 	for {
 		err := unix.Fdatasync(int(f.Fd()))
