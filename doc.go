@@ -32,7 +32,10 @@
 // per bucket. Commit merges them into the tree in key order, building every
 // changed node in memory for a free page (never one that a reader or either
 // meta can reach), writes them with pwritev, one call per run of adjacent
-// pages, and then writes the meta page of the new state. Every node
+// pages, and then writes the meta page of the new state. A large merge
+// runs on two goroutines: a branch whose children take 512 changes or
+// more is split, each half merged with an allocator of its own, and
+// joined before the branch is rebuilt (btree.Forker). Every node
 // carries its page id, the txid that wrote it and an xxhash64 checksum;
 // branch entries carry their child's txid too.
 //
