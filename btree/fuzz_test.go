@@ -8,7 +8,8 @@ package btree
 // leaves at one depth, no shared nodes, overflow values that fit their
 // nodes), Apply must also be right: the new tree is well formed, holds
 // exactly the old keys merged with the mutations, and no node is freed
-// twice.
+// twice. Apply also runs on a copy with its merge split between two
+// goroutines (fuzzSplit), under the same rules.
 //
 //	go test -run '^$' -fuzz '^FuzzTree$' -fuzztime 5m -fuzzminimizetime 2s ./btree
 
@@ -97,6 +98,22 @@ func fuzzMutations(ops []byte) []Mutation {
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].Key, out[j].Key) < 0 })
 	return out
+}
+
+// spreadOps encodes n changes spread over fuzzSeed's keys (puts, and a
+// delete every third), for seeds whose merge splits.
+func spreadOps(n int) []byte {
+	var ops []byte
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("key%04d", i*10+5)
+		del := byte(0)
+		if i%3 == 2 {
+			del = 1
+		}
+		ops = append(ops, byte(len(k)-1)<<1|del, 3, byte('a'+i%26))
+		ops = append(ops, k...)
+	}
+	return ops
 }
 
 // walk reads the tree with a cursor, forward, then backward, bounded.
@@ -268,6 +285,7 @@ func FuzzTree(f *testing.F) {
 	f.Add(fuzzSeed(5, false), ops)
 	f.Add(fuzzSeed(120, true), ops)
 	f.Add(fuzzSeed(400, false), []byte{1, 0, 0, 'k'})
+	f.Add(fuzzSeed(400, false), spreadOps(40)) // splits (fuzzSplit)
 	f.Fuzz(func(t *testing.T, data, ops []byte) {
 		tr, root, birth := fuzzImage(data)
 		muts := fuzzMutations(ops)
@@ -294,7 +312,8 @@ func FuzzTree(f *testing.F) {
 			}
 		}
 
-		// Writes.
+		// Writes: split between two goroutines (on a copy), then not.
+		fuzzSplit(t, data, muts, valid, model)
 		a := &fuzzAlloc{t: tr, next: page.ID(tr.PgCount), limit: page.ID(tr.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
 		w := &Writer{T: tr, A: a, TxID: birth + 1}
 		var newRoot page.ID

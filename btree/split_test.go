@@ -2,7 +2,9 @@ package btree
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -17,6 +19,7 @@ type splitPages struct {
 	mu      sync.Mutex
 	data    []byte
 	next    page.ID
+	limit   page.ID
 	freed   map[page.ID]bool
 	double  []page.ID
 	badTail []page.ID // sealed with bytes past used that are not zero
@@ -33,20 +36,29 @@ type splitAlloc struct {
 }
 
 func newSplitAlloc(pages int) *splitAlloc {
-	p := &splitPages{data: make([]byte, pages*fuzzPS), next: 2, freed: map[page.ID]bool{}}
+	t := &Tree{Data: make([]byte, pages*fuzzPS), PageSize: fuzzPS, PgCount: uint64(pages)}
+	return splitAllocOver(t, 2, page.ID(pages))
+}
+
+// splitAllocOver allocates pages [next, limit) of t, which becomes the
+// allocator's view (its Fresh map set).
+func splitAllocOver(t *Tree, next, limit page.ID) *splitAlloc {
+	p := &splitPages{data: t.Data, next: next, limit: limit, freed: map[page.ID]bool{}}
 	own := map[page.ID][]byte{}
-	t := &Tree{Data: p.data, PageSize: fuzzPS, PgCount: uint64(pages), Fresh: own}
+	t.Fresh = own
 	return &splitAlloc{p: p, view: t, own: own}
 }
 
 func (a *splitAlloc) Alloc(n int) (page.ID, []byte, error) {
 	a.p.mu.Lock()
 	id := a.p.next
-	a.p.next += page.ID(n)
-	a.p.mu.Unlock()
-	if uint64(id)+uint64(n) > a.view.PgCount {
+	if n <= 0 || uint64(id)+uint64(n) > uint64(a.p.limit) {
+		a.p.mu.Unlock()
 		return 0, nil, errFuzzFull
 	}
+	a.p.next += page.ID(n)
+	a.p.mu.Unlock()
+	a.view.PgCount = max(a.view.PgCount, uint64(id)+uint64(n))
 	buf := make([]byte, n*fuzzPS)
 	a.own[id] = buf
 	return id, buf, nil
@@ -90,6 +102,7 @@ func (a *splitAlloc) Join(fa Alloc) error {
 		}
 		a.own[id] = b
 	}
+	a.view.PgCount = max(a.view.PgCount, f.view.PgCount)
 	return nil
 }
 
@@ -181,4 +194,50 @@ func TestApplySplit(t *testing.T) {
 		t.Fatal("no merge was split: the test does not test splitting")
 	}
 	t.Logf("%d splits, %d pages", a.p.forks, a.p.next)
+}
+
+// fuzzSplit is FuzzTree's Apply again, on a fresh image of data, with
+// the merge split between two goroutines wherever a branch has two
+// children with changes (Parallel 2): on any input it must not panic or
+// hang, and on a well-formed tree (model holds its pairs) it must give
+// the model merged with muts, well formed, without freeing a page twice.
+func fuzzSplit(t *testing.T, data []byte, muts []Mutation, valid bool, model map[string]string) {
+	tr, root, birth := fuzzImage(data)
+	a := splitAllocOver(tr, page.ID(tr.PgCount), page.ID(tr.PgCount)+fuzzSpare)
+	w := &Writer{T: tr, A: a, TxID: birth + 1, Parallel: 2}
+	newRoot, newBirth, err := w.Apply(root, birth, muts)
+	a.commit()
+	tr.Fresh = nil
+	if !valid || errors.Is(err, errFuzzFull) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("split Apply on a well-formed tree: %v", err)
+	}
+	if len(a.p.double) > 0 || len(a.p.badTail) > 0 {
+		t.Fatalf("split Apply freed pages %v twice, sealed %v with a dirty tail", a.p.double, a.p.badTail)
+	}
+	want := maps.Clone(model)
+	for _, m := range muts {
+		if m.Delete {
+			delete(want, string(m.Key))
+		} else {
+			want[string(m.Key)] = string(m.Value)
+		}
+	}
+	if err := wellFormed(tr, newRoot, newBirth); err != nil {
+		t.Fatalf("split Apply made a malformed tree: %v", err)
+	}
+	keys, vals, err := walk(tr, newRoot)
+	if err != nil {
+		t.Fatalf("reading the tree split Apply made: %v", err)
+	}
+	if len(keys) != len(want) {
+		t.Fatalf("split: tree holds %d keys, model %d", len(keys), len(want))
+	}
+	for i, k := range keys {
+		if v, ok := want[string(k)]; !ok || v != string(vals[i]) {
+			t.Fatalf("split: key %q: tree has %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
+		}
+	}
 }
