@@ -116,6 +116,38 @@ func spreadOps(n int) []byte {
 	return ops
 }
 
+// mergeModel applies muts to model.
+func mergeModel(model map[string]string, muts []Mutation) {
+	for _, m := range muts {
+		if m.Delete {
+			delete(model, string(m.Key))
+		} else {
+			model[string(m.Key)] = string(m.Value)
+		}
+	}
+}
+
+// checkApplied fails t unless the tree at root, which what (an Apply) made,
+// is well formed and holds exactly model's pairs.
+func checkApplied(t *testing.T, what string, tr *Tree, root page.ID, birth page.TxID, model map[string]string) {
+	t.Helper()
+	if err := wellFormed(tr, root, birth); err != nil {
+		t.Fatalf("%s made a malformed tree: %v", what, err)
+	}
+	keys, vals, err := walk(tr, root)
+	if err != nil {
+		t.Fatalf("reading the tree %s made: %v", what, err)
+	}
+	if len(keys) != len(model) {
+		t.Fatalf("%s: tree holds %d keys, model %d", what, len(keys), len(model))
+	}
+	for i, k := range keys {
+		if v, ok := model[string(k)]; !ok || v != string(vals[i]) {
+			t.Fatalf("%s: key %q: tree has %d bytes, model %d (present %v)", what, k, len(vals[i]), len(v), ok)
+		}
+	}
+}
+
 // walk reads the tree with a cursor, forward, then backward, bounded.
 func walk(t *Tree, root page.ID) (keys [][]byte, vals [][]byte, err error) {
 	var c Cursor
@@ -336,28 +368,8 @@ func FuzzTree(f *testing.F) {
 		if len(a.double) > 0 {
 			t.Fatalf("Apply freed pages %v twice", a.double)
 		}
-		for _, m := range muts {
-			if m.Delete {
-				delete(model, string(m.Key))
-			} else {
-				model[string(m.Key)] = string(m.Value)
-			}
-		}
-		if err := wellFormed(tr, newRoot, newBirth); err != nil {
-			t.Fatalf("Apply made a malformed tree: %v", err)
-		}
-		keys, vals, err = walk(tr, newRoot)
-		if err != nil {
-			t.Fatalf("reading the tree Apply made: %v", err)
-		}
-		if len(keys) != len(model) {
-			t.Fatalf("tree holds %d keys, model %d", len(keys), len(model))
-		}
-		for i, k := range keys {
-			if v, ok := model[string(k)]; !ok || v != string(vals[i]) {
-				t.Fatalf("key %q: tree has %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
-			}
-		}
+		mergeModel(model, muts)
+		checkApplied(t, "Apply", tr, newRoot, newBirth, model)
 		// The new tree does not use a page Apply freed.
 		seen := map[page.ID]bool{}
 		var c Cursor

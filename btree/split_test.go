@@ -155,31 +155,11 @@ func TestApplySplit(t *testing.T) {
 			t.Fatalf("round %d: Apply: %v", round, err)
 		}
 		a.commit()
-		for _, m := range muts {
-			if m.Delete {
-				delete(model, string(m.Key))
-			} else {
-				model[string(m.Key)] = string(m.Value)
-			}
-		}
+		mergeModel(model, muts)
 		if len(a.p.double) > 0 || len(a.p.badTail) > 0 {
 			t.Fatalf("round %d: pages freed twice %v, sealed with a dirty tail %v", round, a.p.double, a.p.badTail)
 		}
-		if err := wellFormed(a.view, root, birth); err != nil {
-			t.Fatalf("round %d: malformed tree: %v", round, err)
-		}
-		keys, vals, err := walk(a.view, root)
-		if err != nil {
-			t.Fatalf("round %d: walk: %v", round, err)
-		}
-		if len(keys) != len(model) {
-			t.Fatalf("round %d: tree holds %d keys, model %d", round, len(keys), len(model))
-		}
-		for i, k := range keys {
-			if v, ok := model[string(k)]; !ok || v != string(vals[i]) {
-				t.Fatalf("round %d: key %q: tree %q, model %q (present %v)", round, k, vals[i], v, ok)
-			}
-		}
+		checkApplied(t, fmt.Sprintf("round %d", round), a.view, root, birth, model)
 		var c Cursor
 		c.Reset(a.view, root)
 		for ok := c.First(); ok; ok = c.Next() {
@@ -218,26 +198,6 @@ func fuzzSplit(t *testing.T, data []byte, muts []Mutation, valid bool, model map
 		t.Fatalf("split Apply freed pages %v twice, sealed %v with a dirty tail", a.p.double, a.p.badTail)
 	}
 	want := maps.Clone(model)
-	for _, m := range muts {
-		if m.Delete {
-			delete(want, string(m.Key))
-		} else {
-			want[string(m.Key)] = string(m.Value)
-		}
-	}
-	if err := wellFormed(tr, newRoot, newBirth); err != nil {
-		t.Fatalf("split Apply made a malformed tree: %v", err)
-	}
-	keys, vals, err := walk(tr, newRoot)
-	if err != nil {
-		t.Fatalf("reading the tree split Apply made: %v", err)
-	}
-	if len(keys) != len(want) {
-		t.Fatalf("split: tree holds %d keys, model %d", len(keys), len(want))
-	}
-	for i, k := range keys {
-		if v, ok := want[string(k)]; !ok || v != string(vals[i]) {
-			t.Fatalf("split: key %q: tree has %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
-		}
-	}
+	mergeModel(want, muts)
+	checkApplied(t, "split Apply", tr, newRoot, newBirth, want)
 }
