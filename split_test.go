@@ -1,10 +1,10 @@
 package mapkv_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mapkv/mapkv"
@@ -13,7 +13,7 @@ import (
 // TestSplitMerge commits random puts and deletes in batches large enough
 // that their merges are split between two goroutines (the tests lower
 // the threshold: export_test.go), through the log and around it, and
-// checks the database against a model after every commit, with Check,
+// checks the database against the model (and Check) after every commit
 // and after reopening.
 func TestSplitMerge(t *testing.T) {
 	for _, tc := range []struct {
@@ -28,73 +28,32 @@ func TestSplitMerge(t *testing.T) {
 			opts := tc.opts
 			db := mustOpen(t, path, &opts)
 			r := rand.New(rand.NewPCG(3, 5))
-			model := map[string][]byte{}
+			m := newRelBucket()
 			for round := 0; round < 12; round++ {
-				err := db.Update(func(tx *mapkv.Tx) error {
-					b, err := tx.CreateBucketIfNotExists([]byte("b"))
-					if err != nil {
-						return err
+				ops := []relOp{{kind: relCreate, path: []string{"b"}}}
+				for range 500 + r.IntN(4000) {
+					op := relOp{kind: relPut, path: []string{"b"}, key: fmt.Sprintf("key-%07d", r.IntN(40000))}
+					if round > 0 && r.IntN(5) == 0 {
+						op.kind = relDel
+					} else {
+						op.val = strings.Repeat(string(rune('a'+r.IntN(26))), 1+r.IntN(120))
 					}
-					for range 500 + r.IntN(4000) {
-						k := fmt.Appendf(nil, "key-%07d", r.IntN(40000))
-						if round > 0 && r.IntN(5) == 0 {
-							delete(model, string(k))
-							if err := b.Delete(k); err != nil {
-								return err
-							}
-							continue
-						}
-						v := bytes.Repeat([]byte{byte(r.Uint32())}, 1+r.IntN(120))
-						model[string(k)] = v
-						if err := b.Put(k, v); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
+					ops = append(ops, op)
+				}
+				if err := relCommit(db, m, ops); err != nil {
 					t.Fatalf("round %d: %v", round, err)
 				}
-				checkModel(t, db, model)
+				relExpect(t, db, m, fmt.Sprintf("round %d", round))
 			}
 			if mapkv.SplitsForTest(db) == 0 {
 				t.Fatal("no merge was split: the test does not test splitting")
-			}
-			if err := db.Check(); err != nil {
-				t.Fatal(err)
 			}
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
 			db = mustOpen(t, path, &opts)
 			defer db.Close()
-			checkModel(t, db, model)
-			if err := db.Check(); err != nil {
-				t.Fatal(err)
-			}
+			relExpect(t, db, m, "after reopening")
 		})
-	}
-}
-
-// checkModel compares bucket "b" of db with model, both ways.
-func checkModel(t *testing.T, db *mapkv.DB, model map[string][]byte) {
-	t.Helper()
-	err := db.View(func(tx *mapkv.Tx) error {
-		b := tx.Bucket([]byte("b"))
-		n := 0
-		err := b.ForEach(func(k, v []byte) error {
-			n++
-			if want, ok := model[string(k)]; !ok || !bytes.Equal(v, want) {
-				return fmt.Errorf("key %q: %d bytes, model %d (present %v)", k, len(v), len(want), ok)
-			}
-			return nil
-		})
-		if err == nil && n != len(model) {
-			err = fmt.Errorf("%d keys, model %d", n, len(model))
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

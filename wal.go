@@ -335,8 +335,11 @@ func (db *DB) walRevoke() error {
 }
 
 // trimZeros returns the length of b without its trailing zero bytes,
-// looking at 64 bytes at a time, then eight, then one (a random load's
-// leaves end in a kilobyte or two of zeros).
+// looking at 64 bytes at a time, then eight, then one. walAppend passes
+// each node cut where Seal said its data ends, so what is left to trim is
+// a last value's own zeros; the 64-byte steps serve a node whose end is
+// not known (its whole zero tail: a kilobyte or two in a random load's
+// leaves).
 func trimZeros(b []byte) int {
 	le := binary.LittleEndian
 	n := len(b)

@@ -324,15 +324,14 @@ func (w *Writer) splitAt(n []byte, muts []Mutation) (h, j int) {
 	if w.Parallel <= 0 || len(muts) < w.Parallel || w.forking || w.appending {
 		return 0, 0
 	}
-	f, ok := w.A.(Forker)
-	if !ok || f == nil {
+	if _, ok := w.A.(Forker); !ok {
 		return 0, 0
 	}
 	cnt := page.Count(n)
 	if cnt < 2 {
 		return 0, 0
 	}
-	h, ok = page.SearchBranch(n, muts[len(muts)/2].Key)
+	h, ok := page.SearchBranch(n, muts[len(muts)/2].Key)
 	if !ok {
 		return 0, 0
 	}
