@@ -53,6 +53,10 @@ type DB struct {
 	free     *freelist
 	failed   error // a flush failed: refuse writes until reopened
 	wal      *wal  // the write-ahead log (nil: commits flush the data file)
+	// A writeback started by kickWriteback is running; Close waits for it.
+	kicking atomic.Bool
+	kickWG  sync.WaitGroup
+	kicks   int // writebacks started so far (for tests)
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.
@@ -578,6 +582,7 @@ func (db *DB) Close() error {
 		db.rw = nil
 	}
 	db.unlock()
+	db.kickWG.Wait()
 	if cerr := db.file.Close(); err == nil {
 		err = cerr
 	}

@@ -20,6 +20,14 @@ func SplitsForTest(db *DB) int {
 	return db.splits
 }
 
+// KicksForTest returns how many times db started the data file's
+// writeback ahead of a checkpoint (see kickWriteback).
+func KicksForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.kicks
+}
+
 // SyncHook replaces the msync of a range of the writable mapping; real
 // performs the actual flush. See faultHooks.sync.
 type SyncHook = func(db *DB, off, n int64, real func() error) error

@@ -375,6 +375,7 @@ func (tx *Tx) commit() error {
 			db.failed = err
 			return fmt.Errorf("mapkv: write meta %s: %w", db.path, err)
 		}
+		db.kickWriteback()
 		return tx.published(meta, hwm)
 	}
 	// A commit too large for the log writes the data file directly; what

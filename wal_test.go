@@ -469,3 +469,47 @@ func TestLogGrows(t *testing.T) {
 		})
 	}
 }
+
+// TestLogKicks: in a short generation of the log (its records fill it in
+// fewer than 300 commits) the data file's writeback is started ahead of
+// the checkpoint; in a long one it is not (the commit after a kick waits
+// for its writes, more often than a checkpoint would stall one), nor with
+// NoSync. What was committed reads back after reopening either way.
+func TestLogKicks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    *mapkv.Options
+		commits int
+		keys    int
+		kicks   bool
+	}{
+		// Records of about 8 KiB: a 64 KiB log holds eight of them.
+		{"short", logOpts(), 60, 8, true},
+		// Records of 1-2 KiB: a 4 MiB log holds thousands; 600 commits
+		// fill more than an eighth of it.
+		{"long", &mapkv.Options{PageSize: 1024, WALSize: 4 << 20}, 600, 1, false},
+		{"nosync", &mapkv.Options{PageSize: 1024, InitialSize: 4096, GrowStep: 4096, WALSize: 64 << 10, NoSync: true}, 60, 8, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, path, m := relFaultDB(t, tc.opts)
+			defer db.Close()
+			for i := range tc.commits {
+				if err := relCommit(db, m, relFill("k", i*tc.keys, tc.keys, 200)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := mapkv.KicksForTest(db)
+			if tc.kicks && n == 0 || !tc.kicks && n != 0 {
+				t.Fatalf("%d commits of %d keys: %d writebacks started (want any: %v)", tc.commits, tc.keys, n, tc.kicks)
+			}
+			t.Logf("%d writebacks started", n)
+			relExpect(t, db, m, "after the commits")
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c := relReopen(t, path, nil)
+			defer c.Close()
+			relExpect(t, c, m, "reopened")
+		})
+	}
+}

@@ -113,3 +113,10 @@ func Grow(f *os.File, size int64) error {
 
 // Datasync flushes f's data and the metadata needed to read it.
 func Datasync(f *os.File) error { return datasync(f) }
+
+// StartWriteback asks the kernel to start writing f's dirty pages without
+// waiting for them to reach the disk (sync_file_range with
+// SYNC_FILE_RANGE_WRITE on Linux; it may wait to submit them): a later
+// Datasync then has less to write. It promises nothing about durability.
+// Elsewhere it does nothing.
+func StartWriteback(f *os.File) error { return startWriteback(f) }

@@ -36,3 +36,12 @@ func datasync(f *os.File) error {
 		}
 	}
 }
+
+func startWriteback(f *os.File) error {
+	for {
+		err := unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
