@@ -57,6 +57,7 @@ type DB struct {
 	kicking atomic.Bool
 	kickWG  sync.WaitGroup
 	kicks   int // writebacks started so far (for tests)
+	pieces  int // pwritev calls of direct commits (writePieces; for tests)
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.

@@ -28,6 +28,14 @@ func KicksForTest(db *DB) int {
 	return db.kicks
 }
 
+// PiecesForTest returns how many pwritev calls db's commits that bypassed
+// the log made (they write in pieces: see smallFolio).
+func PiecesForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.pieces
+}
+
 // SyncHook replaces the msync of a range of the writable mapping; real
 // performs the actual flush. See faultHooks.sync.
 type SyncHook = func(db *DB, off, n int64, real func() error) error

@@ -513,3 +513,51 @@ func TestLogKicks(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectPieces: a large commit of keys in order bypasses the log and
+// writes its long runs of pages in pieces of at most 64 KiB (see
+// smallFolio in tx.go): 2.5 MB make at least 38 of them. A small commit
+// through the log makes none.
+func TestDirectPieces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pieces.db")
+	db := mustOpen(t, path, nil)
+	defer db.Close()
+	put := func(from, n int) error {
+		return db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := from; i < from+n; i++ {
+				if err := b.Put([]byte(fmt.Sprintf("%016d", i)), []byte(fmt.Sprintf("%0100d", i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := put(0, 20000); err != nil {
+		t.Fatal(err)
+	}
+	n := mapkv.PiecesForTest(db)
+	if n < 38 {
+		t.Fatalf("a 2.5 MB commit in key order wrote the data file in %d pieces, want at least 38", n)
+	}
+	if err := put(20000, 1); err != nil {
+		t.Fatal(err)
+	}
+	if m := mapkv.PiecesForTest(db); m != n {
+		t.Fatalf("a one-key commit wrote %d pieces, want none (it goes through the log)", m-n)
+	}
+	if err := db.View(func(tx *mapkv.Tx) error {
+		for _, i := range []int{0, 12345, 19999, 20000} {
+			if got := string(tx.Bucket([]byte("b")).Get([]byte(fmt.Sprintf("%016d", i)))); got != fmt.Sprintf("%0100d", i) {
+				return fmt.Errorf("key %d: %q", i, got)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+}
