@@ -49,10 +49,14 @@
 // flushed when the log is full, before a commit that bypasses the log,
 // and at Close; after a crash, a read-write Open replays the log into it
 // (Options.WALSize; a large commit of scattered nodes makes the log grow,
-// up to 32 times that). A large commit of nodes in long runs of pages (a
-// sorted load), or one too large for the log, writes the data file
-// directly: its meta records how many nodes the transaction wrote and a hash of their
-// checksums, Open uses the newest meta only if the nodes it names all
+// up to 32 times that). While small commits fill the log, the data file's
+// writeback is started (not awaited) at each sixteenth of it, so that the
+// commit that fills it does not wait for all of the generation's pages. A
+// large commit of nodes in long runs of pages (a sorted load), or one too
+// large for the log, writes the data file directly, in pieces of at most
+// 64 KiB (small page-cache folios are cheaper to make and to write into
+// again): its meta records how many nodes the transaction wrote and a
+// hash of their checksums, Open uses the newest meta only if the nodes it names all
 // verify, and falls back to the previous meta, whose pages the commit
 // never touched, otherwise.
 // Very large commits (Options.SyncThreshold) flush data and meta

@@ -327,19 +327,20 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 // commit that fills the log waits for all of them: 8 MiB of ten-key
 // commits (about 160 records) dirty a few thousand scattered pages, 10-11
 // ms of flush, and one commit in 160 is the p99 of a writer committing
-// ten keys at a time beside readers (bench/, "mixed"). With the kicks that
-// p99 was 2.4-6.3 ms. The price is where the log and the data file share
-// one disk queue: the commit that follows a kick waits for its writes
-// behind the kick's (1-3 ms here; idle I/O priority for the kick did not
-// change that). So only short generations are kicked, of fewer than
-// kickMaxRecs records by the log's fill so far, where the checkpoint's
-// stall is itself more frequent than one commit in kickMaxRecs: one-key
-// commits (about 500 records a generation) kicked eight times took their
-// p99 from 0.22-0.27 ms to 0.8-1.2 ms. Nor are generations of large
-// commits (a log grown past its base size): started after each large
-// commit, writeback made random loads 20-25% slower.
+// ten keys at a time beside readers (bench/, "mixed"). Kicked at every
+// sixteenth of the log that p99 was 1.9-3.4 ms (eighths: 2.4-6.3 ms;
+// 32nds: 1.6-3.2 ms, but a median 10% higher). The price is where the
+// log and the data file share one disk queue: the commit that follows a
+// kick waits for its writes behind the kick's (idle I/O priority for the
+// kick did not change that). So only short generations are kicked, of
+// fewer than kickMaxRecs records by the log's fill so far, where the
+// checkpoint's stall is itself more frequent than one commit in
+// kickMaxRecs: one-key commits (about 500 records a generation) kicked
+// eight times took their p99 from 0.22-0.27 ms to 0.8-1.2 ms. Nor are
+// generations of large commits (a log grown past its base size): started
+// after each large commit, writeback made random loads 20-25% slower.
 const (
-	kickParts   = 8
+	kickParts   = 16
 	kickMaxRecs = 300
 )
 
