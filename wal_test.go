@@ -486,7 +486,7 @@ func TestLogKicks(t *testing.T) {
 		// Records of about 8 KiB: a 64 KiB log holds eight of them.
 		{"short", logOpts(), 60, 8, true},
 		// Records of 1-2 KiB: a 4 MiB log holds thousands; 600 commits
-		// fill more than an eighth of it.
+		// fill more than a sixteenth of it.
 		{"long", &mapkv.Options{PageSize: 1024, WALSize: 4 << 20}, 600, 1, false},
 		{"nosync", &mapkv.Options{PageSize: 1024, InitialSize: 4096, GrowStep: 4096, WALSize: 64 << 10, NoSync: true}, 60, 8, false},
 	} {
