@@ -932,18 +932,23 @@ func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
 // one large folio, pieces of 64 KiB make folios of at most 64 KiB.
 //
 // Small folios are cheaper to make and to write into again. To make: on
-// the benchmark's VM (free page reporting, kernel 6.18) folios of 128 KiB
-// and more come from memory the host has taken back and faults in again;
-// a 1M-key load in key order took 195-220 ms in 64 KiB pieces against
-// 265-540 ms (mostly ~480) in whole runs, and in 32 KiB pieces no faster
-// than 64. To write into: ext4 walks every block of a folio for each
-// write into it, so the one-page writes of later small commits cost less:
-// one-key commits into such a file took 110-113 µs (median) against
-// 120-136 µs. The price is a cold scan (the first one after Open, which
-// faults the pages into the mapping): 17.7-18.5 ms per 1M keys in key
-// order against 8.8-9.3 ms, since a fault maps at most one small folio.
-// Commits through the log (scattered nodes: random loads) keep whole
-// runs: there the load gained about 10% and the cold scan lost 10-15%.
+// the benchmark's VM (free page reporting, kernel 6.18) large folios come
+// from memory the host has taken back and faults in again; a 1M-key load
+// in key order took 195-250 ms in 64 KiB pieces against 265-540 ms
+// (mostly ~480) in whole runs on the /tmp harness, and 32 KiB pieces were
+// no faster than 64 while 128 KiB ones were as slow as whole runs in most
+// runs. In the full benchmark, where the other engines' workloads have
+// just freed (and the VM reported) their memory, the load gains nothing.
+// To write into: ext4 walks every block of a folio for each write into
+// it, so the one-page writes of later small commits cost less: one-key
+// commits into such a file took 110-137 µs (median) against 120-147 µs,
+// run against run. The price is a cold scan (the first one after Open,
+// which faults the pages into the mapping): 17.7-19.6 ms per 1M keys in
+// key order against 8.8-10.2 ms, since a fault maps at most one small
+// folio (with 128 KiB pieces: 12.9-14.3 ms). Commits through the log
+// (scattered nodes: random loads) keep whole runs: there the load gained
+// about 10% and the cold scan lost 10-15%, which the scan target cannot
+// spare.
 const smallFolio = 64 << 10
 
 // writePieces writes iov at off with write, in pieces that do not cross a
