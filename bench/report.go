@@ -45,6 +45,7 @@ var catalog = []metricSpec{
 	{"get-random", "scaling", "×", higher, "get-random parallel ÷ single", "", ""},
 	{"get-random", "allocs", "allocs/op", lower, "get-random heap allocs per get", "", ""},
 	{"scan", "throughput", "keys/s", higher, "scan", "scan.svg", "scan|"},
+	{"scan", "sorted", "keys/s", higher, "scan of the load-sorted file", "", ""},
 	{"mixed", "reader", "gets/s", higher, "mixed: reader throughput", "mixed-reader.svg", "mixed|readers"},
 	{"mixed", "writer-median", "µs", lower, "mixed: writer commit median", "mixed-writer.svg", ""},
 	{"mixed", "writer-p99", "µs", lower, "mixed: writer commit p99", "", ""},

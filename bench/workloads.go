@@ -63,7 +63,7 @@ var workloads = []workload{
 	},
 	{
 		name: "scan",
-		desc: "full ordered scan in one read transaction",
+		desc: "full ordered scan in one read transaction, of the load-random database (and, informational, of the load-sorted one)",
 		run:  runScan,
 	},
 	{
@@ -282,30 +282,41 @@ func runGetRandom(r *runner, d engineDef) error {
 	return nil
 }
 
-// runScan reads the load-random database in key order.
+// runScan reads the load-random database in key order, then the
+// load-sorted one (informational: by then commit-sync and batch may have
+// added keys to it, which the scan counts).
 func runScan(r *runner, d engineDef) error {
-	f, err := r.fixture(d, fxRandom)
-	if err != nil {
-		return err
-	}
-	var took time.Duration
-	err = withEngine(d, f.dir, func(e Engine) error {
-		runtime.GC()
-		start := time.Now()
-		count, sum, err := e.Scan()
-		took = time.Since(start)
+	for _, kind := range []string{fxRandom, fxSorted} {
+		f, err := r.fixture(d, kind)
 		if err != nil {
 			return err
 		}
-		if count != r.data.n || sum != uint64(count)*(KeySize+ValueSize) {
-			return fmt.Errorf("scan saw %d pairs (sum %d), want %d", count, sum, r.data.n)
+		var took time.Duration
+		var count int
+		err = withEngine(d, f.dir, func(e Engine) error {
+			runtime.GC()
+			start := time.Now()
+			var sum uint64
+			var err error
+			count, sum, err = e.Scan()
+			took = time.Since(start)
+			if err != nil {
+				return err
+			}
+			if count < r.data.n || kind == fxRandom && count != r.data.n || sum != uint64(count)*(KeySize+ValueSize) {
+				return fmt.Errorf("scan of the %s database saw %d pairs (sum %d), want %d", kind, count, sum, r.data.n)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		metric := "throughput"
+		if kind == fxSorted {
+			metric = "sorted"
+		}
+		r.add("scan", d.name, metric, float64(count)/took.Seconds(), "keys/s", nil)
 	}
-	r.add("scan", d.name, "throughput", float64(r.data.n)/took.Seconds(), "keys/s", nil)
 	return nil
 }
 
