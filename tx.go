@@ -590,10 +590,7 @@ func (a *txAlloc) take(n int, view *btree.Tree) (page.ID, []byte, error) {
 		}
 		a.hwm += page.ID(n)
 	}
-	if view.PgCount < uint64(a.hwm) {
-		view.Data = db.state.m.region.Data
-		view.PgCount = uint64(a.hwm)
-	}
+	a.cover(view)
 	ps := int64(db.pageSize)
 	lo, hi := int64(id)*ps, (int64(id)+int64(n))*ps
 	a.dirtyHi = max(a.dirtyHi, hi)
@@ -643,11 +640,17 @@ func (a *txAlloc) Join(fa btree.Alloc) error {
 	for _, r := range f.freed {
 		a.Free(r.Start, int(r.Len))
 	}
-	if v := &a.tx.tree; v.PgCount < uint64(a.hwm) {
-		v.Data = a.tx.db.state.m.region.Data
-		v.PgCount = uint64(a.hwm)
-	}
+	a.cover(&a.tx.tree)
 	return nil
+}
+
+// cover makes view reach the commit's high-water mark, through the
+// current mapping, if the file grew past what it covers.
+func (a *txAlloc) cover(view *btree.Tree) {
+	if view.PgCount < uint64(a.hwm) {
+		view.Data = a.tx.db.state.m.region.Data
+		view.PgCount = uint64(a.hwm)
+	}
 }
 
 // forkAlloc is the allocator of the second goroutine of a split merge
@@ -672,9 +675,7 @@ func (f *forkAlloc) Alloc(n int) (page.ID, []byte, error) {
 	return id, buf, nil
 }
 
-func (f *forkAlloc) Seal(id page.ID, node []byte, used int) {
-	f.fresh[id] = sealed{sum: page.Seal(node), used: uint32(used)}
-}
+func (f *forkAlloc) Seal(id page.ID, node []byte, used int) { f.fresh[id] = seal(node, used) }
 
 func (f *forkAlloc) Free(id page.ID, n int) {
 	r := page.Run{Start: id, Len: uint64(n)}
@@ -995,9 +996,7 @@ func (a *txAlloc) Free(id page.ID, n int) {
 
 // Seal seals a finished node and records its checksum (the commit
 // record) and how much of it the log stores.
-func (a *txAlloc) Seal(id page.ID, node []byte, used int) {
-	a.fresh[id] = sealed{sum: page.Seal(node), used: uint32(used)}
-}
+func (a *txAlloc) Seal(id page.ID, node []byte, used int) { a.fresh[id] = seal(node, used) }
 
 // sealed is what a commit knows of a node it wrote: its checksum, and
 // the bytes before its zero tail (0 until sealed).
@@ -1005,6 +1004,9 @@ type sealed struct {
 	sum  uint64
 	used uint32
 }
+
+// seal seals node (page.Seal) and returns what the commit keeps of it.
+func seal(node []byte, used int) sealed { return sealed{sum: page.Seal(node), used: uint32(used)} }
 
 // publish makes meta the state new transactions read. Called by the writer.
 func (db *DB) publish(meta page.Meta) {
