@@ -1,0 +1,51 @@
+package mapkv
+
+import (
+	"bytes"
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestSortChanges compares sortChanges with a plain sort by key, then
+// arrival, on logs of keys that share long prefixes, are shorter than
+// eight bytes, end in zero bytes or repeat (each change told apart by its
+// seq and value).
+func TestSortChanges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{0, 1, 'a', 0xff}
+	for range 2000 {
+		n := rng.IntN(200)
+		log := make([]change, n)
+		for i := range log {
+			k := make([]byte, rng.IntN(12))
+			for j := range k {
+				k[j] = alphabet[rng.IntN(len(alphabet))]
+			}
+			log[i] = change{key: k, value: []byte{byte(i)}, seq: uint32(rng.IntN(n + 1))}
+		}
+		want := slices.Clone(log)
+		slices.SortStableFunc(want, func(a, b change) int {
+			if c := bytes.Compare(a.key, b.key); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		got := slices.Clone(log)
+		sortChanges(got)
+		for i := range want {
+			if !bytes.Equal(got[i].key, want[i].key) || got[i].seq != want[i].seq {
+				t.Fatalf("n=%d: at %d got key %x seq %d, want key %x seq %d", n, i, got[i].key, got[i].seq, want[i].key, want[i].seq)
+			}
+		}
+		// Every change is still there once (values tell them apart).
+		seen := make([]bool, n)
+		for _, c := range got {
+			if seen[c.value[0]] {
+				t.Fatalf("n=%d: change %d twice", n, c.value[0])
+			}
+			seen[c.value[0]] = true
+		}
+	}
+}
