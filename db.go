@@ -58,6 +58,9 @@ type DB struct {
 	kickWG  sync.WaitGroup
 	kicks   int // writebacks started so far (for tests)
 	pieces  int // pwritev calls of direct commits (writePieces; for tests)
+	// earlyCheckpoint's flushes, and checkpoints they spared a flush
+	// (for tests).
+	earlySyncs, earlyCovered int
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.

@@ -20,6 +20,15 @@ func SplitsForTest(db *DB) int {
 	return db.splits
 }
 
+// EarlySyncsForTest returns how many flushes of the data file db began
+// ahead of a checkpoint (see earlyCheckpoint), and how many checkpoints
+// found every logged commit covered by one and did not flush again.
+func EarlySyncsForTest(db *DB) (began, covered int) {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.earlySyncs, db.earlyCovered
+}
+
 // KicksForTest returns how many times db started the data file's
 // writeback ahead of a checkpoint (see kickWriteback).
 func KicksForTest(db *DB) int {

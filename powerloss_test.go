@@ -315,6 +315,19 @@ func relGenCommit(rng *rand.Rand, maxLarge int) []relOp {
 	return ops
 }
 
+// relScatterCommit returns a commit of many puts at random keys of one
+// bucket: its nodes are scattered, so it goes through the log however
+// large, and a run of them grows the log and fills it (checkpoints, and
+// the flushes begun ahead of them: earlyCheckpoint).
+func relScatterCommit(rng *rand.Rand) []relOp {
+	ops := make([]relOp, 0, 120)
+	path := relPath(rng)
+	for range 30 + rng.IntN(90) {
+		ops = append(ops, relOp{kind: relPut, path: path, key: relKey(rng.IntN(relKeySpace)), val: strings.Repeat(string(rune('a'+rng.IntN(26))), 20+rng.IntN(200))})
+	}
+	return ops
+}
+
 // relApplyModel applies ops to the model m.
 func relApplyModel(m *relBucket, ops []relOp) {
 	for _, op := range ops {
@@ -793,6 +806,7 @@ type relTally struct {
 	acked, inflight, fallback          int
 	inFlight                           int // crashes with a commit in flight
 	inClose                            int // crashes inside Close's flushes
+	early, earlyCovered                int // see mapkv.EarlySyncsForTest
 	byMode                             [cutModes]int
 	byConfig                           map[string]int
 }
@@ -858,6 +872,10 @@ func TestPowerLoss(t *testing.T) {
 	t.Logf("%d workloads, %d lives, %d acknowledged commits, %d simulated power cuts in %v",
 		tally.workloads, tally.lives, tally.commits, tally.crashes, time.Since(start).Round(time.Millisecond))
 	t.Logf("cuts inside Close: %d", tally.inClose)
+	t.Logf("flushes begun ahead of a checkpoint: %d, checkpoints they spared a flush: %d", tally.early, tally.earlyCovered)
+	if iters >= 100 && (tally.early == 0 || tally.earlyCovered == 0) {
+		t.Errorf("no workload reached an early checkpoint that a checkpoint then used: the model no longer covers it")
+	}
 	t.Logf("cuts with a commit in flight: %d; outcomes: %d at the last acknowledged commit, %d at the commit in flight, %d opened on the older meta (fallback), 0 lost or corrupt",
 		tally.inFlight, tally.acked, tally.inflight, tally.fallback)
 	var modes []string
@@ -879,6 +897,14 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 	rng := rand.New(rand.NewPCG(seed, seed^0xdeadbeef))
 	sim.rng = rng
 	opts, cfg := relPowerOpts(rng)
+	// A third of the workloads with a log commit mostly scattered puts in
+	// bulk (see relScatterCommit), into a log small enough for them to
+	// grow it and fill it often.
+	scatter := opts.WALSize > 0 && !opts.WriteMap && rng.IntN(3) == 0
+	if scatter {
+		opts.WALSize = 64 << 10
+		cfg += "+scatter"
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "life0.db")
 	db, err := mapkv.Open(path, opts)
@@ -900,6 +926,9 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 			return false
 		}
 		commits := 1 + rng.IntN(30)
+		if scatter {
+			commits += 30
+		}
 		sim.events, sim.crashed, sim.err, sim.img, sim.walImg = 0, false, nil, nil, nil
 		sim.crashAt = 1 + rng.IntN(2*commits+2)
 		var readers []*mapkv.Tx
@@ -929,6 +958,9 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 				}
 			}
 			ops := relGenCommit(rng, maxLarge)
+			if scatter && rng.IntN(8) != 0 {
+				ops = relScatterCommit(rng)
+			}
 			inflight = acked.clone()
 			relApplyModel(inflight, ops)
 			err := db.Update(func(tx *mapkv.Tx) error { return relApplyDB(tx, ops) })
@@ -947,6 +979,9 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 		for _, r := range readers {
 			r.Rollback()
 		}
+		began, covered := mapkv.EarlySyncsForTest(db)
+		tally.early += began
+		tally.earlyCovered += covered
 		if !sim.crashed && rng.IntN(3) == 0 {
 			// The life ends with Close, whose flushes may be cut too: it
 			// writes the free list the last commit left to the log (same

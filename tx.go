@@ -376,7 +376,11 @@ func (tx *Tx) commit() error {
 			return fmt.Errorf("mapkv: write meta %s: %w", db.path, err)
 		}
 		db.kickWriteback()
-		return tx.published(meta, hwm)
+		if err := tx.published(meta, hwm); err != nil {
+			return err
+		}
+		db.earlyCheckpoint()
+		return nil
 	}
 	// A commit too large for the log writes the data file directly; what
 	// the log holds must be in the data file for good first, or replaying

@@ -70,9 +70,18 @@ type wal struct {
 	// before it, for walRevoke.
 	recOff int64
 	prevTx page.TxID
-	pages  int // data file page size
-	kicked int // kickParts of the capacity filled when writeback last started
-	recs   int // records in this generation
+	pages  int        // data file page size
+	kicked int        // kickParts of the capacity filled when writeback last started
+	recs   int        // records in this generation
+	early  *earlySync // the checkpoint's flush, begun (see earlyCheckpoint)
+}
+
+// earlySync is a flush of the data file begun after a commit, ahead of
+// the checkpoint that needs it.
+type earlySync struct {
+	done chan struct{}
+	tx   page.TxID // the last logged commit when it began
+	err  error
 }
 
 // walPath is the log beside the data file at path.
@@ -451,17 +460,82 @@ func (w *wal) fill(end int64) error {
 // checkpoint makes the data file durable up to the last commit and starts
 // the log over.
 func (db *DB) checkpoint() error {
-	if db.wal.empty() {
-		return nil
-	}
-	if err := db.sync(0, db.fileSize); err != nil {
+	covered, err := db.awaitEarly()
+	if err != nil || db.wal.empty() {
 		return err
+	}
+	if !covered {
+		if err := db.sync(0, db.fileSize); err != nil {
+			return err
+		}
 	}
 	if err := db.wal.restart(db, db.state.meta.TxID); err != nil {
 		db.failed = err
 		return fmt.Errorf("mapkv: restart log %s: %w", db.wal.path, err)
 	}
 	return nil
+}
+
+// earlyCheckpoint begins the checkpoint's flush of the data file, on
+// another goroutine, once a commit has left a grown log without room for
+// another record as large as its generation's largest: the next commit
+// will checkpoint first, and the flush then overlaps its merge (which
+// writes nothing to the file) instead of stalling its write. The
+// checkpoint waits for it, and flushes again only if a commit was logged
+// after it began (awaitEarly). On a random 1M-key load of 10,000-key
+// commits (records of about 22 MB, four or five to a generation) the 23
+// checkpoints' flushes took 0.52-0.57 s; begun early, the commits still
+// waited 0.21-0.24 s of it (the flush shares the two vCPUs with the
+// merge), and the load went from 240k to 244k keys/s, medians of twelve
+// alternating runs of which nine were won (/tmp harness).
+//
+// Only grown logs: the generations of small commits have their writeback
+// started along the way instead (kickWriteback), and a flush running
+// under them would put their log's flush behind its writes in the disk's
+// queue. Tests that model the disk (hooks.sync) get the same flush at
+// the same point, on the committing goroutine.
+func (db *DB) earlyCheckpoint() {
+	w := db.wal
+	if w == nil || w.early != nil || db.opts.NoSync || db.opts.WriteMap ||
+		w.size == w.base || w.off+w.maxRec <= w.size {
+		return
+	}
+	e := &earlySync{done: make(chan struct{}), tx: w.lastTx}
+	w.early = e
+	db.earlySyncs++
+	db.stats.syncN.Add(1)
+	real := func() error { return mmap.Datasync(db.file) }
+	if hooks.sync != nil {
+		e.err = hooks.sync(db, 0, db.fileSize, real)
+		close(e.done)
+		return
+	}
+	go func() {
+		defer close(e.done)
+		e.err = real()
+	}()
+}
+
+// awaitEarly waits for the flush earlyCheckpoint began, if any, and
+// reports whether it covers every logged commit. A failed flush fails
+// the DB as the checkpoint's own would (the kernel may have dropped the
+// pages it could not write; the log still holds them for a reopen).
+func (db *DB) awaitEarly() (covered bool, err error) {
+	if db.wal == nil || db.wal.early == nil {
+		return false, nil
+	}
+	e := db.wal.early
+	<-e.done
+	db.wal.early = nil
+	if e.err != nil {
+		db.failed = e.err
+		return false, fmt.Errorf("mapkv: fdatasync %s: %w", db.path, e.err)
+	}
+	covered = e.tx == db.wal.lastTx
+	if covered {
+		db.earlyCovered++
+	}
+	return covered, nil
 }
 
 // closeWAL checkpoints and removes the log (nothing in it is needed once
@@ -471,6 +545,7 @@ func (db *DB) closeWAL() {
 	if w == nil {
 		return
 	}
+	db.awaitEarly() // a failure sets db.failed: the log stays
 	if db.failed == nil && (w.empty() || db.sync(0, db.fileSize) == nil) {
 		removeWAL(db.path)
 	}

@@ -561,3 +561,102 @@ func TestDirectPieces(t *testing.T) {
 	}
 	mustCheck(t, db)
 }
+
+// TestEarlyCheckpoint: commits of scattered nodes that grow the log and
+// fill it begin the checkpoint's flush of the data file after the commit
+// that leaves no room for another like them, and the checkpoint of the
+// next commit uses it instead of flushing again. If that flush fails, the
+// commit that began it stays acknowledged (it is in the log), the next
+// checkpoint fails with the flush's error and the DB refuses writes even
+// though a second flush would succeed (the kernel may have dropped the
+// pages it could not write); a reopen replays the log and loses nothing.
+func TestEarlyCheckpoint(t *testing.T) {
+	open := func(t *testing.T) (*mapkv.DB, string, func(to, step int) error) {
+		path := filepath.Join(t.TempDir(), "early.db")
+		db := mustOpen(t, path, &mapkv.Options{PageSize: 1024, WALSize: 64 << 10})
+		return db, path, scatter(t, db)
+	}
+	// Key 0 holds the step of the last commit that reached it.
+	expect := func(t *testing.T, db *mapkv.DB, step int) {
+		t.Helper()
+		if err := db.View(func(tx *mapkv.Tx) error {
+			if got, want := string(tx.Bucket([]byte("b")).Get([]byte("00000000"))), fmt.Sprintf("%060d", step); got != want {
+				return fmt.Errorf("key 0 holds %q, want %q", got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		mustCheck(t, db)
+	}
+
+	t.Run("used", func(t *testing.T) {
+		db, path, put := open(t)
+		defer db.Close()
+		// About 330 scattered leaves a commit (330 KB): the log grows
+		// to 2 MiB and holds five or six of them.
+		for i := range 16 {
+			if err := put(4000, 11+i%3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		began, covered := mapkv.EarlySyncsForTest(db)
+		t.Logf("%d flushes begun ahead of a checkpoint, %d used by one", began, covered)
+		if began == 0 || covered == 0 {
+			t.Fatalf("%d flushes begun early, %d used by a checkpoint: want some of each", began, covered)
+		}
+		expect(t, db, 11+15%3)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c := relReopen(t, path, nil)
+		defer c.Close()
+		expect(t, c, 11+15%3)
+	})
+
+	t.Run("failed", func(t *testing.T) {
+		db, path, put := open(t)
+		defer db.Close()
+		eio := syscall.EIO
+		syncs, failedIn := 0, -1
+		commit := 0
+		restore := mapkv.SetFaultHooks(func(_ *mapkv.DB, _, _ int64, real func() error) error {
+			syncs++
+			if syncs == 1 {
+				failedIn = commit
+				return eio // the first flush fails, later ones succeed
+			}
+			return real()
+		}, nil, nil)
+		defer restore()
+		acked := -1
+		for commit = 0; commit < 16; commit++ {
+			if err := put(4000, 11+commit%3); err != nil {
+				if !errors.Is(err, eio) {
+					t.Fatalf("commit %d: %v, want the flush's EIO", commit, err)
+				}
+				break
+			}
+			acked = commit
+		}
+		switch {
+		case failedIn < 0:
+			t.Fatal("no flush of the data file in 16 commits")
+		case failedIn != acked:
+			t.Fatalf("the flush failed in commit %d, the last acknowledged is %d: want a flush begun early by an acknowledged commit", failedIn, acked)
+		case commit != acked+1:
+			t.Fatalf("commit %d failed, want the one after the early flush (%d)", commit, acked+1)
+		}
+		if err := mapkv.FailedForTest(db); err == nil {
+			t.Fatal("the DB takes writes after its flush failed")
+		}
+		if err := put(10, 1); err == nil {
+			t.Fatal("a commit succeeded after the flush failed")
+		}
+		restore()
+		db.Close()
+		c := relReopen(t, path, nil)
+		defer c.Close()
+		expect(t, c, 11+acked%3)
+	})
+}
