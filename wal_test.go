@@ -660,3 +660,53 @@ func TestEarlyCheckpoint(t *testing.T) {
 		expect(t, c, 11+acked%3)
 	})
 }
+
+// TestLogRecordPieces: a record larger than the piece size (lowered here
+// to 64 KiB from 8 MiB) is written in pieces, and the log's writeback
+// starts after each but the last; a small record is one piece. The data
+// file as it was before the large commit, with the log as it is after,
+// reopens with the commit: the pieces make the record.
+func TestLogRecordPieces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pieces.db")
+	db := mustOpen(t, path, &mapkv.Options{PageSize: 1024})
+	defer db.Close()
+	put := scatter(t, db)
+	before, restore := mapkv.LogKicksForTest(db, 64<<10)
+	defer restore()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 330 scattered leaves: a record of about 330 KB.
+	if err := put(4000, 11); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := mapkv.LogKicksForTest(db, 0)
+	if after-before < 4 {
+		t.Fatalf("a record of about 330 KB started %d writebacks in pieces of 64 KiB, want at least 4", after-before)
+	}
+	cp := copyFiles(t, path)
+	if err := os.WriteFile(cp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(1, 7); err != nil { // one key: one piece
+		t.Fatal(err)
+	}
+	if last, _ := mapkv.LogKicksForTest(db, 0); last != after {
+		t.Fatalf("a one-key record started %d writebacks, want none", last-after)
+	}
+	c := relReopen(t, cp, nil)
+	defer c.Close()
+	if err := c.View(func(tx *mapkv.Tx) error {
+		for i := 0; i < 4000; i += 11 {
+			k := fmt.Sprintf("%08d", i)
+			if got, want := string(tx.Bucket([]byte("b")).Get([]byte(k))), fmt.Sprintf("%060d", 11); got != want {
+				return fmt.Errorf("the old data file with the new log: key %s holds %q, want %q", k, got, want)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, c)
+}
