@@ -29,22 +29,6 @@ func EarlySyncsForTest(db *DB) (began, covered int) {
 	return db.earlySyncs, db.earlyCovered
 }
 
-// LogKicksForTest sets the size of the pieces a large log record is
-// written in (see logKickBytes) and returns how many writebacks of the
-// log db started so far, and a function that puts the size back.
-func LogKicksForTest(db *DB, piece int64) (kicks int, restore func()) {
-	db.writeMu.Lock()
-	defer db.writeMu.Unlock()
-	old := logKickBytes
-	if piece > 0 {
-		logKickBytes = piece
-	}
-	if db.wal != nil {
-		kicks = db.wal.kicks
-	}
-	return kicks, func() { logKickBytes = old }
-}
-
 // KicksForTest returns how many times db started the data file's
 // writeback ahead of a checkpoint (see kickWriteback).
 func KicksForTest(db *DB) int {

@@ -73,7 +73,6 @@ type wal struct {
 	pages  int        // data file page size
 	kicked int        // kickParts of the capacity filled when writeback last started
 	recs   int        // records in this generation
-	kicks  int        // writebacks writeRecord started (for tests)
 	early  *earlySync // the checkpoint's flush, begun (see earlyCheckpoint)
 }
 
@@ -309,7 +308,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		err = hooks.walWrite(db, w.off, hl+int(n))
 	}
 	if err == nil {
-		err = w.writeRecord(iov, w.off)
+		err = pwritev(w.f, iov, w.off)
 	}
 	if end := w.off + int64(hl) + n; err == nil && end > w.filled {
 		// The record went past what the file had: zeros after it, up
@@ -723,41 +722,4 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 func walPending(path string) bool {
 	l, err := readWAL(path)
 	return err != nil || len(l.recs) > 0
-}
-
-// logKickBytes: a record larger than this is written in pieces of about
-// this size, and the log's writeback of each piece is started (not
-// awaited) as soon as it is copied, so that the disk writes the first
-// pieces while the kernel copies the next ones and the flush that makes
-// the record durable waits only for the last. A random 1M-key load of
-// 10,000-key commits (records of about 22 MB) spent 1.27-1.36 s writing
-// and flushing its records against 1.57-2.22 s in one pwritev each, and
-// the commits' write phases 1.77-1.82 s against 1.85-2.51 s (four
-// alternating runs each, /tmp harness with timers). Pieces of 1, 2 and 4
-// MiB did no better than 8 MiB. A kick is a kernel writeback: it makes
-// nothing durable, the flush still does (see RELIABILITY.md).
-var logKickBytes int64 = 8 << 20
-
-// writeRecord writes a record's buffers to the log at off (see
-// logKickBytes).
-func (w *wal) writeRecord(iov [][]byte, off int64) error {
-	for len(iov) > 0 {
-		var n int64
-		k := 0
-		for k < len(iov) && n < logKickBytes {
-			n += int64(len(iov[k]))
-			k++
-		}
-		if err := pwritev(w.f, iov[:k], off); err != nil {
-			return err
-		}
-		if k < len(iov) {
-			// An error only leaves the flush more to write.
-			_ = mmap.StartWritebackRange(w.f, off, n)
-			w.kicks++
-		}
-		iov = iov[k:]
-		off += n
-	}
-	return nil
 }

@@ -120,6 +120,3 @@ func Datasync(f *os.File) error { return datasync(f) }
 // Datasync then has less to write. It promises nothing about durability.
 // Elsewhere it does nothing.
 func StartWriteback(f *os.File) error { return startWriteback(f) }
-
-// StartWritebackRange is StartWriteback for the n bytes of f at off.
-func StartWritebackRange(f *os.File, off, n int64) error { return startWritebackRange(f, off, n) }
