@@ -51,7 +51,10 @@
 // (Options.WALSize; a large commit of scattered nodes makes the log grow,
 // up to 32 times that). While small commits fill the log, the data file's
 // writeback is started (not awaited) at each sixteenth of it, so that the
-// commit that fills it does not wait for all of the generation's pages. A
+// commit that fills it does not wait for all of the generation's pages;
+// when large commits fill a grown log, its flush begins on another
+// goroutine right after the commit that filled it, while the next one
+// merges. A
 // large commit of nodes in long runs of pages (a sorted load), or one too
 // large for the log, writes the data file directly, in pieces of at most
 // 64 KiB (small page-cache folios are cheaper to make and to write into
