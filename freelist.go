@@ -29,6 +29,10 @@ type freelist struct {
 	bits   uint64
 	chunks []page.FreeChunk
 	dirty  map[uint64]struct{}
+	// lastDirty is 1 + the chunk put in dirty last (0: none since dirty
+	// was emptied), so that the run of marks a commit makes in one chunk
+	// costs one map write (see markChunk).
+	lastDirty uint64
 }
 
 func runLess(a, b page.Run) bool { return a.Start < b.Start }
@@ -51,7 +55,7 @@ func (f *freelist) load(runs []page.Run, chunks []page.FreeChunk) {
 		f.add(r)
 	}
 	f.chunks = chunks
-	clear(f.dirty)
+	f.clean()
 }
 
 // forget drops the on-disk index (the meta names no free list: see
@@ -60,7 +64,7 @@ func (f *freelist) load(runs []page.Run, chunks []page.FreeChunk) {
 func (f *freelist) forget(pgCount uint64) {
 	f.chunks = nil
 	for c := range (pgCount + f.bits - 1) / f.bits {
-		f.dirty[c] = struct{}{}
+		f.markChunk(c)
 	}
 }
 
@@ -70,8 +74,25 @@ func (f *freelist) mark(r page.Run) {
 		return
 	}
 	for c := uint64(r.Start) / f.bits; c <= (uint64(r.End())-1)/f.bits; c++ {
-		f.dirty[c] = struct{}{}
+		f.markChunk(c)
 	}
+}
+
+// markChunk records that chunk c's on-disk bits changed. Every page a
+// commit allocates or frees marks its chunk, and a chunk holds tens of
+// thousands of pages: most marks repeat the one before.
+func (f *freelist) markChunk(c uint64) {
+	if f.lastDirty == c+1 {
+		return
+	}
+	f.dirty[c] = struct{}{}
+	f.lastDirty = c + 1
+}
+
+// clean empties the set of dirty chunks (the free list was written).
+func (f *freelist) clean() {
+	clear(f.dirty)
+	f.lastDirty = 0
 }
 
 // freeNow returns pages to the free set at once (pages no one else saw).
@@ -134,9 +155,13 @@ func (f *freelist) before(id page.ID) (page.Run, bool) {
 // run is long enough.
 func (f *freelist) alloc(n uint64) (page.ID, bool) {
 	// The lowest run is the one a fragmented set (a random load's) almost
-	// always gives: look it up directly, without a walk.
-	got, found := f.free.Min()
-	if found && got.Len < n {
+	// always gives: take it directly, in one descent, without a walk.
+	got, found := f.free.DeleteMin()
+	if !found {
+		return 0, false
+	}
+	if got.Len < n {
+		f.free.ReplaceOrInsert(got) // too short: put it back and walk
 		found = false
 		f.free.Ascend(func(r page.Run) bool {
 			if r.Len >= n {
@@ -145,11 +170,11 @@ func (f *freelist) alloc(n uint64) (page.ID, bool) {
 			}
 			return true
 		})
+		if !found {
+			return 0, false
+		}
+		f.free.Delete(got)
 	}
-	if !found {
-		return 0, false
-	}
-	f.free.Delete(got)
 	if got.Len > n {
 		f.free.ReplaceOrInsert(page.Run{Start: got.Start + page.ID(n), Len: got.Len - n})
 	}
@@ -291,6 +316,8 @@ func (f *freelist) snapshot() *freelist {
 		bits:    f.bits,
 		chunks:  f.chunks, // never modified in place: a commit builds a new slice
 		dirty:   make(map[uint64]struct{}, len(f.dirty)),
+
+		lastDirty: f.lastDirty,
 	}
 	for t, rs := range f.pending {
 		c.pending[t] = append([]page.Run(nil), rs...)
