@@ -93,6 +93,7 @@ type scratch struct {
 	sizes   []int
 	groups  [][2]int
 	outs    [][]child
+	spans   [][]span // the changed children of the branch at depth d
 }
 
 var scratchPool sync.Pool
@@ -275,8 +276,14 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int, dst []child, 
 // last child of n changed.
 func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out []child) (_ []child, appendOnly bool, err error) {
 	cnt := page.Count(n)
+	// First find the children that take changes, and which: merging each
+	// then loads the next one's node ahead (a random load's merge waited
+	// for memory at every node it read).
+	for len(w.spans) <= depth {
+		w.spans = append(w.spans, nil)
+	}
+	spans := w.spans[depth][:0]
 	j := 0
-	appendOnly = true
 	key, ok := page.BranchKey(n, lo)
 	if !ok {
 		return nil, false, elemErr(n, lo)
@@ -295,24 +302,43 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 				end = j + before(muts[j:], next)
 			}
 		}
+		if end > j {
+			spans = append(spans, span{kid: i, lo: j, hi: end})
+			j = end
+		}
+		key = next
+	}
+	w.spans[depth] = spans
+	appendOnly = true
+	s := 0
+	for i := lo; i < hi; i++ {
+		key, _ := page.BranchKey(n, i) // checked above
 		cid, cb := page.BranchChild(n, i)
-		if end == j {
+		if s == len(spans) || spans[s].kid != i {
 			out = append(out, child{key: key, id: cid, birth: cb})
-			key = next
 			continue
+		}
+		sp := spans[s]
+		s++
+		if s < len(spans) {
+			nid, _ := page.BranchChild(n, spans[s].kid)
+			w.T.prefetch(nid)
 		}
 		if i+1 < cnt {
 			appendOnly = false
 		}
-		sp := len(out) > 0 && !out[len(out)-1].fresh && !w.appending
-		if out, err = w.applyNode(cid, muts[j:end], depth+1, out, sp); err != nil {
+		spread := len(out) > 0 && !out[len(out)-1].fresh && !w.appending
+		if out, err = w.applyNode(cid, muts[sp.lo:sp.hi], depth+1, out, spread); err != nil {
 			return nil, false, err
 		}
-		j = end
-		key = next
+		// Deeper merges reuse w.spans; this level's list is still spans.
 	}
 	return out, appendOnly, nil
 }
+
+// span is a child of a branch being merged and the changes it takes,
+// muts[lo:hi].
+type span struct{ kid, lo, hi int }
 
 // splitAt decides whether the children of branch n are merged by two
 // goroutines (see Writer.Parallel): it returns the first child of the
