@@ -486,6 +486,9 @@ func (db *DB) sync(off, end int64) error {
 		db.failed = err
 		return fmt.Errorf("mapkv: msync %s: %w", db.path, err)
 	}
+	if db.wal != nil && !db.opts.WriteMap {
+		db.wal.syncedTx = db.wal.lastTx // the whole file was flushed
+	}
 	return nil
 }
 

@@ -66,6 +66,10 @@ type wal struct {
 	filled int64
 	salt   uint64    // the current generation: records of another are stale
 	lastTx page.TxID // txid of the last record of this generation (0: none)
+	// syncedTx is lastTx when the data file was last flushed whole (by
+	// DB.sync or an early flush that covered it): if they are still
+	// equal, nothing written since needs another flush.
+	syncedTx page.TxID
 	// recOff and prevTx are where the last record began and lastTx
 	// before it, for walRevoke.
 	recOff int64
@@ -534,6 +538,7 @@ func (db *DB) awaitEarly() (covered bool, err error) {
 	covered = e.tx == db.wal.lastTx
 	if covered {
 		db.earlyCovered++
+		db.wal.syncedTx = e.tx
 	}
 	return covered, nil
 }
@@ -546,7 +551,9 @@ func (db *DB) closeWAL() {
 		return
 	}
 	db.awaitEarly() // a failure sets db.failed: the log stays
-	if db.failed == nil && (w.empty() || db.sync(0, db.fileSize) == nil) {
+	// The data file may be flushed already: by an early flush after the
+	// last commit, or by Close's rewrite of the free list.
+	if db.failed == nil && (w.empty() || w.syncedTx == w.lastTx || db.sync(0, db.fileSize) == nil) {
 		removeWAL(db.path)
 	}
 	w.f.Close()

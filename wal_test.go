@@ -74,6 +74,37 @@ func TestLogOneFlush(t *testing.T) {
 	relExpect(t, db, m, "after the large commit")
 }
 
+// TestCloseFlushesOnce: closing after logged commits writes their free
+// list (Close's rewrite, which flushes the data file) and removes the log
+// without flushing the data file a second time; what the log held is
+// still there after reopening.
+func TestCloseFlushesOnce(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	for i := range 5 {
+		if err := relCommit(db, m, relFill("small", i*3, 3, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncs := 0
+	restore := mapkv.SetFaultHooks(func(d *mapkv.DB, off, n int64, real func() error) error {
+		syncs++
+		return real()
+	}, nil, nil)
+	defer restore()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if syncs != 1 {
+		t.Fatalf("Close flushed the data file %d times, want once (the free list's rewrite)", syncs)
+	}
+	if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
+		t.Fatalf("the log is still there after Close (%v)", err)
+	}
+	c := relReopen(t, path, nil)
+	defer c.Close()
+	relExpect(t, c, m, "after Close")
+}
+
 // TestLogReplay: commits that reached only the log (the data file was
 // never flushed after them) are back after reopening, in every
 // combination of log fullness, checkpoints and large commits.
