@@ -201,3 +201,82 @@ func fuzzSplit(t *testing.T, data []byte, muts []Mutation, valid bool, model map
 	mergeModel(want, muts)
 	checkApplied(t, "split Apply", tr, newRoot, newBirth, want)
 }
+
+// TestMiddleInsertsSpreadBranches: a tree loaded in key order fills its
+// branches nearly to capacity (appendSlack), as sequential inserts should;
+// a batch of inserts in the middle of its key range that overflows a
+// branch splits it into even halves, not into a full branch and a sliver
+// (which would split again at the next insert).
+func TestMiddleInsertsSpreadBranches(t *testing.T) {
+	a := newSplitAlloc(30000)
+	var root page.ID
+	var birth page.TxID
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%08d", i) }
+	val := bytes.Repeat([]byte("v"), 20)
+	apply := func(muts []Mutation) {
+		t.Helper()
+		w := &Writer{T: a.view, A: a, TxID: birth + 1}
+		var err error
+		if root, birth, err = w.Apply(root, birth, muts); err != nil {
+			t.Fatal(err)
+		}
+		a.commit()
+	}
+	for b := range 20 {
+		var muts []Mutation
+		for i := b * 1000; i < (b+1)*1000; i++ {
+			muts = append(muts, Mutation{Key: key(i * 10), Value: val})
+		}
+		apply(muts)
+	}
+	// Keys between the loaded ones, under one branch in the middle.
+	var muts []Mutation
+	for i := 10000; i < 10400; i++ {
+		for d := 1; d <= 4; d++ {
+			muts = append(muts, Mutation{Key: key(i*10 + d), Value: val})
+		}
+	}
+	apply(muts)
+	// The branches just above the leaves: their children, and which of
+	// them this last commit wrote.
+	var fresh []int
+	most := 0
+	var visit func(id page.ID)
+	visit = func(id page.ID) {
+		n, err := a.view.Node(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.NodeType(n) != page.TypeBranch {
+			return
+		}
+		c0, _ := page.BranchChild(n, 0)
+		k, err := a.view.Node(c0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.NodeType(k) == page.TypeLeaf {
+			most = max(most, page.Count(n))
+			if page.Birth(n) == birth {
+				fresh = append(fresh, page.Count(n))
+			}
+			return
+		}
+		for i := range page.Count(n) {
+			c, _ := page.BranchChild(n, i)
+			visit(c)
+		}
+	}
+	visit(root)
+	if len(fresh) < 2 {
+		t.Fatalf("the middle inserts rewrote %d branches above the leaves, want a split (at least 2)", len(fresh))
+	}
+	// Spread evenly they hold about three quarters of the fullest's
+	// children each; a full branch and a sliver, half or less.
+	for _, c := range fresh {
+		if c*5 < most*3 {
+			t.Fatalf("branches above the leaves written by the middle inserts have %v children (the fullest branch %d): a split left a sliver", fresh, most)
+		}
+	}
+	t.Logf("branches written by the middle inserts: %v children; fullest %d", fresh, most)
+}
