@@ -316,9 +316,8 @@ func (f *freelist) snapshot() *freelist {
 		bits:    f.bits,
 		chunks:  f.chunks, // never modified in place: a commit builds a new slice
 		dirty:   make(map[uint64]struct{}, len(f.dirty)),
-
-		lastDirty: f.lastDirty,
 	}
+	c.lastDirty = f.lastDirty // dirty is copied whole below
 	for t, rs := range f.pending {
 		c.pending[t] = append([]page.Run(nil), rs...)
 	}

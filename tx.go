@@ -683,6 +683,10 @@ type forkAlloc struct {
 // commit's CPU was spent spinning on the lock.
 const forkStash = 32
 
+// stashBytes bounds the memory a stash reserves: what a.mem carves from
+// its slabs without a separate allocation.
+const stashBytes = 128 << 10
+
 func (f *forkAlloc) Alloc(n int) (page.ID, []byte, error) {
 	if n == 1 && f.next == len(f.stash) {
 		f.refill()
@@ -713,10 +717,11 @@ func (f *forkAlloc) Alloc(n int) (page.ID, []byte, error) {
 func (f *forkAlloc) refill() {
 	a := f.a
 	ps := a.tx.db.pageSize
+	want := max(2, min(forkStash, stashBytes/ps)) // large pages: fewer
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f.stash, f.next = f.stash[:0], 0
-	for len(f.stash) < forkStash {
+	for len(f.stash) < want {
 		id, ok := a.fromRun(1)
 		if !ok {
 			id, ok = a.tx.db.free.alloc(1)

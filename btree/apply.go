@@ -308,7 +308,7 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 		}
 		key = next
 	}
-	w.spans[depth] = spans
+	w.spans[depth] = spans // deeper merges use w.spans[depth+1:]
 	appendOnly = true
 	s := 0
 	for i := lo; i < hi; i++ {
@@ -331,7 +331,6 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 		if out, err = w.applyNode(cid, muts[sp.lo:sp.hi], depth+1, out, spread); err != nil {
 			return nil, false, err
 		}
-		// Deeper merges reuse w.spans; this level's list is still spans.
 	}
 	return out, appendOnly, nil
 }
