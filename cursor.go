@@ -77,6 +77,17 @@ func (c *Cursor) Next() (key, value []byte) {
 		return nil, nil
 	}
 	if !c.merged {
+		// Within a leaf the whole step is here, inlined from the btree
+		// and page packages (see btree.Cursor.StepLeaf); the checks are
+		// LeafElemAt's, and an element they leave in doubt (a flagged
+		// one, or one that does not fit its node) goes through Elem.
+		if node, e, ok := c.tc.StepLeaf(); ok {
+			pos, kend, vend, f := page.LeafElemSpan(node, e)
+			if f == 0 && pos >= page.HeaderSize && vend <= uint64(len(node)) {
+				return node[pos:kend:kend], node[kend:vend:vend]
+			}
+			return c.here()
+		}
 		f, k, v, ok := c.tc.NextElem()
 		if !ok {
 			return c.failed()

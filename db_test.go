@@ -780,3 +780,76 @@ func TestDeleteBucketThenPut(t *testing.T) {
 		})
 	}
 }
+
+// TestScanFlaggedElements: a read transaction's cursor steps within a
+// leaf on a fast path of its own (Cursor.Next); keys that name nested
+// buckets (nil value) and values kept in overflow nodes (the whole value,
+// not the reference the leaf holds) must come back as they do from Get
+// and from the general path, in both directions, wherever they sit in a
+// leaf.
+func TestScanFlaggedElements(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "flagged.db"), &mapkv.Options{PageSize: 1024})
+	defer db.Close()
+	big := func(i int) []byte { return bytes.Repeat([]byte{byte('A' + i%26)}, 700+i) }
+	const n = 300
+	if err := db.Update(func(tx *mapkv.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			k := fmt.Appendf(nil, "k%04d", i)
+			switch i % 7 {
+			case 3:
+				if _, err := b.CreateBucket(k); err != nil {
+					return err
+				}
+			case 5:
+				err = b.Put(k, big(i))
+			default:
+				err = b.Put(k, fmt.Appendf(nil, "v%d", i))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := func(i int) []byte {
+		switch i % 7 {
+		case 3:
+			return nil
+		case 5:
+			return big(i)
+		}
+		return fmt.Appendf(nil, "v%d", i)
+	}
+	if err := db.View(func(tx *mapkv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		i := 0
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if string(k) != fmt.Sprintf("k%04d", i) || !bytes.Equal(v, want(i)) || (v == nil) != (i%7 == 3) {
+				return fmt.Errorf("forward step %d: key %q, value of %d bytes (%.8q); want k%04d, %d bytes", i, k, len(v), v, i, len(want(i)))
+			}
+			if g := b.Get(k); !bytes.Equal(g, v) {
+				return fmt.Errorf("key %q: Next gave %d bytes, Get %d", k, len(v), len(g))
+			}
+			i++
+		}
+		if i != n {
+			return fmt.Errorf("forward scan saw %d keys, want %d", i, n)
+		}
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			i--
+			if string(k) != fmt.Sprintf("k%04d", i) || !bytes.Equal(v, want(i)) {
+				return fmt.Errorf("backward step at %d: key %q, value of %d bytes", i, k, len(v))
+			}
+		}
+		return tx.Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -148,21 +148,27 @@ func LeafElem(node []byte, i int) (flags uint16, key, value []byte, ok bool) {
 }
 
 // LeafElemAt is LeafElem for a caller that keeps eb = ElemBase(node).
-// btree's Cursor.NextElem has a copy of it inlined: keep them alike.
 func LeafElemAt(node []byte, eb, i int) (flags uint16, key, value []byte, ok bool) {
-	e := eb + i*LeafElementSize
-	elem := node[e : e+LeafElementSize]
-	// pos, ksize and flags in one word (leafPos, leafKSize, leafFlags);
-	// 64-bit sums of 16- and 32-bit fields cannot wrap, on any platform.
-	w := le.Uint64(elem)
-	pos := w & 0xffffffff
-	kend := pos + w>>32&0xffff
-	vend := kend + uint64(le.Uint32(elem[leafVSize:]))
-	flags = uint16(w >> 48)
+	pos, kend, vend, flags := LeafElemSpan(node, eb+i*LeafElementSize)
 	if pos < HeaderSize || vend > uint64(len(node)) || flags&(FlagBucket|FlagOverflow) != 0 && vend-kend != RefSize {
 		return 0, nil, nil, false
 	}
 	return flags, node[pos:kend:kend], node[kend:vend:vend], true
+}
+
+// LeafElemSpan decodes the leaf element at byte e of node: the key is
+// node[pos:kend], the value node[kend:vend]. It checks nothing (small
+// enough for the compiler to inline into a scan's step): the caller
+// checks pos >= HeaderSize and vend <= len(node), and for a flagged
+// element that its value is RefSize bytes, as LeafElemAt does.
+func LeafElemSpan(node []byte, e int) (pos, kend, vend uint64, flags uint16) {
+	// pos, ksize and flags in one word (leafPos, leafKSize, leafFlags);
+	// 64-bit sums of 16- and 32-bit fields cannot wrap, on any platform.
+	w := le.Uint64(node[e:])
+	pos = w & 0xffffffff
+	kend = pos + w>>32&0xffff
+	vend = kend + uint64(le.Uint32(node[e+leafVSize:]))
+	return pos, kend, vend, uint16(w >> 48)
 }
 
 // BranchKey returns the key of branch element i (the first key of that
