@@ -21,6 +21,7 @@ package mapkv_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -1386,5 +1387,58 @@ func TestCorruptNotLaundered(t *testing.T) {
 	})
 	if cerr := db.Check(); cerr == nil && !bytes.Equal(got, want) {
 		t.Fatalf("a commit copied a leaf with a flipped bit (stale checksum) into a new node with a valid checksum: Check is now clean and key %q reads %q instead of %q. The writer must verify the nodes it rewrites or frees (btree.Writer.read) and refuse the commit with ErrCorrupt", key, got, want)
+	}
+}
+
+// TestScanDamagedElement: a read transaction's scan steps within a leaf on
+// a fast path of its own (Cursor.Next); an element there whose key starts
+// inside the node's header, or whose value runs past the node, must end
+// the scan with ErrCorrupt, not hand out bytes of the header or of the
+// pages after the node.
+func TestScanDamagedElement(t *testing.T) {
+	img, _, _ := relCorruptBase(t)
+	for _, c := range []struct {
+		name  string
+		patch func(elem []byte, nodeLen int)
+	}{
+		{"key in the header", func(e []byte, _ int) { binary.LittleEndian.PutUint32(e[0:], 8) }},
+		{"value past the node", func(e []byte, n int) { binary.LittleEndian.PutUint32(e[8:], uint32(n)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			im := relLoadImage(t, img).clone()
+			n := im.find(t, func(n relNodeInfo) bool {
+				return n.typ == page.TypeLeaf && n.bucket == "/alpha" && len(im.leafElems(n.id)) > 3
+			})
+			es := im.leafElems(n.id)
+			node := im.node(n.id)
+			c.patch(node[page.ElemBase(node)+2*page.LeafElementSize:], len(node))
+			page.Seal(node)
+			im.trust()
+			path := filepath.Join(t.TempDir(), "damaged.db")
+			if err := os.WriteFile(path, im.b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := mapkv.Open(path, &mapkv.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			damaged := string(es[2].key)
+			err = db.View(func(tx *mapkv.Tx) error {
+				cur := tx.Bucket([]byte("alpha")).Cursor()
+				for k, v := cur.First(); k != nil; k, v = cur.Next() {
+					if string(k) == damaged || len(v) > len(node) {
+						return fmt.Errorf("the scan handed out the damaged element: key %q, value of %d bytes", k, len(v))
+					}
+					if string(k) == string(es[3].key) {
+						return fmt.Errorf("the scan stepped over the damaged element to key %q", k)
+					}
+				}
+				return nil
+			})
+			if !errors.Is(err, mapkv.ErrCorrupt) {
+				t.Fatalf("scan over a damaged element: %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }
