@@ -585,10 +585,7 @@ func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
 // (under a.mu while there is one).
 func (a *txAlloc) take(n int, view *btree.Tree) (page.ID, []byte, error) {
 	db := a.tx.db
-	id, ok := a.fromRun(uint64(n))
-	if !ok {
-		id, ok = db.free.alloc(uint64(n))
-	}
+	id, ok := a.freePages(uint64(n))
 	if !ok {
 		id = a.hwm
 		ps := int64(db.pageSize)
@@ -606,6 +603,16 @@ func (a *txAlloc) take(n int, view *btree.Tree) (page.ID, []byte, error) {
 		return id, db.rw.Data[lo:hi:hi], nil
 	}
 	return id, a.mem(int(hi - lo)), nil
+}
+
+// freePages takes n free pages for a node, by the commit's policy: from
+// its reserved run (fromRun), else the lowest free run long enough.
+// ok=false: none is free, and the node goes at the end of the file.
+func (a *txAlloc) freePages(n uint64) (page.ID, bool) {
+	if id, ok := a.fromRun(n); ok {
+		return id, true
+	}
+	return a.tx.db.free.alloc(n)
 }
 
 // parallelMerge is Writer.Parallel for commits: a branch whose children
@@ -722,10 +729,7 @@ func (f *forkAlloc) refill() {
 	defer a.mu.Unlock()
 	f.stash, f.next = f.stash[:0], 0
 	for len(f.stash) < want {
-		id, ok := a.fromRun(1)
-		if !ok {
-			id, ok = a.tx.db.free.alloc(1)
-		}
+		id, ok := a.freePages(1)
 		if !ok {
 			break
 		}

@@ -464,11 +464,11 @@ func (w *wal) fill(end int64) error {
 // checkpoint makes the data file durable up to the last commit and starts
 // the log over.
 func (db *DB) checkpoint() error {
-	covered, err := db.awaitEarly()
-	if err != nil || db.wal.empty() {
+	w := db.wal
+	if err := db.awaitEarly(); err != nil || w.empty() {
 		return err
 	}
-	if !covered {
+	if w.syncedTx != w.lastTx { // no flush since the last logged commit
 		if err := db.sync(0, db.fileSize); err != nil {
 			return err
 		}
@@ -520,27 +520,27 @@ func (db *DB) earlyCheckpoint() {
 	}()
 }
 
-// awaitEarly waits for the flush earlyCheckpoint began, if any, and
-// reports whether it covers every logged commit. A failed flush fails
-// the DB as the checkpoint's own would (the kernel may have dropped the
-// pages it could not write; the log still holds them for a reopen).
-func (db *DB) awaitEarly() (covered bool, err error) {
+// awaitEarly waits for the flush earlyCheckpoint began, if any; when it
+// covers every logged commit, the log notes so (syncedTx) and the
+// checkpoint or Close need not flush again. A failed flush fails the DB
+// as the checkpoint's own would (the kernel may have dropped the pages it
+// could not write; the log still holds them for a reopen).
+func (db *DB) awaitEarly() error {
 	if db.wal == nil || db.wal.early == nil {
-		return false, nil
+		return nil
 	}
 	e := db.wal.early
 	<-e.done
 	db.wal.early = nil
 	if e.err != nil {
 		db.failed = e.err
-		return false, fmt.Errorf("mapkv: fdatasync %s: %w", db.path, e.err)
+		return fmt.Errorf("mapkv: fdatasync %s: %w", db.path, e.err)
 	}
-	covered = e.tx == db.wal.lastTx
-	if covered {
+	if e.tx == db.wal.lastTx {
 		db.earlyCovered++
 		db.wal.syncedTx = e.tx
 	}
-	return covered, nil
+	return nil
 }
 
 // closeWAL checkpoints and removes the log (nothing in it is needed once
