@@ -150,10 +150,20 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 	if _, err := w.f.WriteAt(h, 0); err != nil {
 		return err
 	}
+	if err := db.walSync(); err != nil {
+		return err
+	}
 	if w.maxRec <= w.base/4 {
 		// Small commits only (or none yet): the log goes back to its
 		// size, on disk too (what lies past it is of an older
-		// generation).
+		// generation). fix(reliability): only once the new header is
+		// on disk. Cut before, a power cut in the header's flush could
+		// keep the cut and lose the header: the old generation's
+		// header over its records cut short, beside a data file
+		// flushed past them, which Open cannot tell from a damaged log
+		// (RELIABILITY.md, bug 14). The cut itself is not flushed here:
+		// until the next record's flush makes it durable, the stale
+		// records past it are ignored (another generation's salt).
 		w.size = w.base
 		if w.filled > w.base {
 			if err := w.f.Truncate(w.base); err != nil {
@@ -168,7 +178,7 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 	w.kicked = 0
 	w.recs = 0
 	w.filled = max(w.filled, walHeaderSize)
-	return db.walSync()
+	return nil
 }
 
 // walSync flushes the log.

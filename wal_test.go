@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -690,4 +691,94 @@ func TestEarlyCheckpoint(t *testing.T) {
 		defer c.Close()
 		expect(t, c, 11+acked%3)
 	})
+}
+
+// TestLogRestartCut: a power cut inside the flush of a new generation's
+// header, in which the header's sector is lost and everything else the
+// log's file went through reaches the disk. The data file was flushed by
+// the checkpoint just before, so the database must open at the last
+// commit. A log that went back to WALSize in the same step (cut before
+// its header was on disk) failed this: the old header over its records
+// cut short reads as a log damaged mid-way, and Open refused the file.
+func TestLogRestartCut(t *testing.T) {
+	const walSize = 1 << 20
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cut.db")
+	db := mustOpen(t, path, &mapkv.Options{PageSize: 1024, WALSize: walSize})
+	defer db.Close()
+	put := scatter(t, db)
+	var durable []byte // the log as of its last flush
+	var images []string
+	restarts, cutBack := 0, 0
+	restore := mapkv.SetLogHooks(nil, func(_ *mapkv.DB, real func() error) error {
+		live, err := os.ReadFile(path + "-wal")
+		if err != nil {
+			return err
+		}
+		if durable != nil && len(live) >= 64 && len(durable) >= 64 && string(live[:64]) != string(durable[:64]) {
+			// A new generation's header is being flushed: the disk
+			// after a cut that loses its sector only.
+			restarts++
+			if len(live) < len(durable) {
+				cutBack++
+			}
+			img := slices.Clone(live)
+			copy(img, durable[:512])
+			dst := filepath.Join(dir, fmt.Sprintf("img%d.db", len(images)))
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(dst, data, 0o600); err != nil {
+				return err
+			}
+			if err := os.WriteFile(dst+"-wal", img, 0o600); err != nil {
+				return err
+			}
+			images = append(images, dst)
+		}
+		if err := real(); err != nil {
+			return err
+		}
+		durable, err = os.ReadFile(path + "-wal")
+		return err
+	})
+	defer restore()
+	// One large commit grows the log; small ones fill it and take it
+	// back to WALSize (see TestLogGrows).
+	if err := put(18000, 12); err != nil {
+		t.Fatal(err)
+	}
+	shrunk := false
+	for i := 0; i < 2000 && !shrunk; i++ {
+		if err := db.Update(func(tx *mapkv.Tx) error {
+			b := tx.Bucket([]byte("b"))
+			for j := 0; j < 40; j++ {
+				if err := b.Put([]byte(fmt.Sprintf("%08d", (i*977+j*4001)%40000)), []byte(fmt.Sprintf("%060d", i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shrunk = fi.Size() <= walSize
+	}
+	restore()
+	if !shrunk || restarts < 2 {
+		t.Fatalf("the log went back to WALSize: %v, restarts: %d; the test no longer reaches the case", shrunk, restarts)
+	}
+	t.Logf("%d restarts, %d of them with the log already cut back", restarts, cutBack)
+	for _, img := range images {
+		c, err := mapkv.Open(img, &mapkv.Options{PageSize: 1024, WALSize: walSize})
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(img), err)
+		}
+		mustCheck(t, c)
+		c.Close()
+	}
 }
