@@ -1,6 +1,9 @@
 package mapkv
 
 import (
+	"cmp"
+	"slices"
+
 	gbtree "github.com/google/btree"
 
 	"github.com/mapkv/mapkv/page"
@@ -33,6 +36,8 @@ type freelist struct {
 	// was emptied), so that the run of marks a commit makes in one chunk
 	// costs one map write (see markChunk).
 	lastDirty uint64
+
+	scratch []page.Run // release's runs, kept between commits
 }
 
 func runLess(a, b page.Run) bool { return a.Start < b.Start }
@@ -226,14 +231,72 @@ func (f *freelist) allocRun(least, want uint64, hint page.ID) (page.Run, bool) {
 }
 
 // release makes free every pending run freed by a transaction <= upTo.
+//
+// The runs go in in order, coalesced. When they are at least as many as
+// the free set's runs (a bulk load frees about as many pages per commit
+// as it takes, so the set it finds is nearly empty) the set is rebuilt
+// from one merge of both, in order; otherwise each run is added with its
+// neighbours looked up. A random load of 10,000-key commits releases
+// about 7,000 scattered runs before each: added one by one (three
+// descents each) they cost 2 ms of the commit's serial path.
 func (f *freelist) release(upTo page.TxID) {
+	rs := f.scratch[:0]
 	for t, runs := range f.pending {
 		if t <= upTo {
-			for _, r := range runs {
-				f.add(r)
-			}
+			rs = append(rs, runs...)
 			delete(f.pending, t)
 		}
+	}
+	if len(rs) == 0 {
+		return
+	}
+	slices.SortFunc(rs, func(a, b page.Run) int { return cmp.Compare(a.Start, b.Start) })
+	rs = coalesce(rs)
+	if len(rs) < f.free.Len() {
+		for _, r := range rs {
+			f.add(r)
+		}
+	} else {
+		f.rebuild(rs)
+	}
+	f.scratch = rs[:0]
+}
+
+// coalesce merges the touching runs of rs, sorted by start, in place.
+func coalesce(rs []page.Run) []page.Run {
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && out[n-1].End() == r.Start {
+			out[n-1].Len += r.Len
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// rebuild replaces the free set by its union with rs (sorted, coalesced,
+// disjoint from it), built in ascending order.
+func (f *freelist) rebuild(rs []page.Run) {
+	var all []page.Run
+	if n := f.free.Len(); n > 0 {
+		all = make([]page.Run, 0, n+len(rs))
+		f.free.Ascend(func(r page.Run) bool {
+			all = append(all, r)
+			return true
+		})
+		all = append(all, rs...)
+		slices.SortFunc(all, func(a, b page.Run) int { return cmp.Compare(a.Start, b.Start) })
+		all = coalesce(all)
+	} else {
+		all = rs
+	}
+	f.free.Clear(false)
+	for _, r := range all {
+		f.free.ReplaceOrInsert(r)
+	}
+	for _, r := range rs {
+		f.nfree += r.Len
 	}
 }
 

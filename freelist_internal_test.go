@@ -1,0 +1,94 @@
+package mapkv
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+// TestFreelistRelease checks release against a set of pages: after
+// random frees (pending under random txids), releases and allocations,
+// the free set holds exactly the pages expected, in coalesced runs, and
+// counts them right. Both ways of releasing run: run by run into a large
+// set, and the rebuild when the runs released outnumber the set's.
+func TestFreelistRelease(t *testing.T) {
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		f := newFreelist(4096)
+		const pages = 3000
+		state := make([]byte, pages) // 0 used, 1 free, 2 pending
+		pendTx := make([]page.TxID, pages)
+		for range 200 {
+			switch r.IntN(3) {
+			case 0: // free some used runs under a txid
+				tx := page.TxID(1 + r.IntN(10))
+				for range r.IntN(300) {
+					start := r.IntN(pages)
+					n := 1 + r.IntN(4)
+					if start+n > pages {
+						continue
+					}
+					ok := true
+					for p := start; p < start+n; p++ {
+						ok = ok && state[p] == 0
+					}
+					if !ok {
+						continue
+					}
+					for p := start; p < start+n; p++ {
+						state[p], pendTx[p] = 2, tx
+					}
+					f.addPending(tx, page.Run{Start: page.ID(start), Len: uint64(n)})
+				}
+			case 1: // release up to a txid
+				upTo := page.TxID(r.IntN(11))
+				f.release(upTo)
+				for p := range state {
+					if state[p] == 2 && pendTx[p] <= upTo {
+						state[p] = 1
+					}
+				}
+			case 2: // allocate
+				for range r.IntN(200) {
+					n := uint64(1 + r.IntN(3))
+					id, ok := f.alloc(n)
+					if !ok {
+						break
+					}
+					for p := id; p < id+page.ID(n); p++ {
+						if state[p] != 1 {
+							t.Fatalf("seed %d: allocated page %d that is not free", seed, p)
+						}
+						state[p] = 0
+					}
+				}
+			}
+			var want []page.Run
+			var nfree uint64
+			for p := range state {
+				if state[p] != 1 {
+					continue
+				}
+				nfree++
+				if n := len(want); n > 0 && want[n-1].End() == page.ID(p) {
+					want[n-1].Len++
+				} else {
+					want = append(want, page.Run{Start: page.ID(p), Len: 1})
+				}
+			}
+			var got []page.Run
+			f.free.Ascend(func(r page.Run) bool {
+				got = append(got, r)
+				return true
+			})
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d: free runs\n got %v\nwant %v", seed, got, want)
+			}
+			if f.nfree != nfree {
+				t.Fatalf("seed %d: nfree %d, want %d", seed, f.nfree, nfree)
+			}
+		}
+	}
+}
