@@ -412,6 +412,20 @@ func scatter(t *testing.T, db *mapkv.DB) (put func(to, step int) error) {
 	return put
 }
 
+// smallScatter commits 40 keys of bucket "b" (made by scatter) spread
+// over its 40,000, with values of commit i: about 100 KB of nodes.
+func smallScatter(db *mapkv.DB, i int) error {
+	return db.Update(func(tx *mapkv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		for j := 0; j < 40; j++ {
+			if err := b.Put([]byte(fmt.Sprintf("%08d", (i*977+j*4001)%40000)), []byte(fmt.Sprintf("%060d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // TestLogGrows: a large commit of scattered nodes (about 1,500 of them,
 // more than one pwritev call takes: IOV_MAX is 1024) goes through the
 // default log as one record, and a copy taken before any checkpoint
@@ -478,15 +492,7 @@ func TestLogGrows(t *testing.T) {
 				t.Fatalf("after the large commit the log is %d bytes, want more than WALSize %d", fi.Size(), tc.walSize)
 			}
 			for i := 0; i < 2000; i++ {
-				if err := db.Update(func(tx *mapkv.Tx) error {
-					b := tx.Bucket([]byte("b"))
-					for j := 0; j < 40; j++ {
-						if err := b.Put([]byte(fmt.Sprintf("%08d", (i*977+j*4001)%40000)), []byte(fmt.Sprintf("%060d", i))); err != nil {
-							return err
-						}
-					}
-					return nil
-				}); err != nil {
+				if err := smallScatter(db, i); err != nil {
 					t.Fatal(err)
 				}
 				if fi, err = os.Stat(walPath); err != nil {
@@ -751,15 +757,7 @@ func TestLogRestartCut(t *testing.T) {
 	}
 	shrunk := false
 	for i := 0; i < 2000 && !shrunk; i++ {
-		if err := db.Update(func(tx *mapkv.Tx) error {
-			b := tx.Bucket([]byte("b"))
-			for j := 0; j < 40; j++ {
-				if err := b.Put([]byte(fmt.Sprintf("%08d", (i*977+j*4001)%40000)), []byte(fmt.Sprintf("%060d", i))); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := smallScatter(db, i); err != nil {
 			t.Fatal(err)
 		}
 		fi, err := os.Stat(path + "-wal")
