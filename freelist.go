@@ -235,7 +235,7 @@ func (f *freelist) allocRun(least, want uint64, hint page.ID) (page.Run, bool) {
 // The runs go in in order, coalesced. When they are at least as many as
 // the free set's runs (a bulk load frees about as many pages per commit
 // as it takes, so the set it finds is nearly empty) the set is rebuilt
-// from one merge of both, in order; otherwise each run is added with its
+// from both, in ascending order; otherwise each run is added with its
 // neighbours looked up. A random load of 10,000-key commits releases
 // about 7,000 scattered runs before each: added one by one (three
 // descents each) they cost 2 ms of the commit's serial path.
