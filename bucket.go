@@ -713,16 +713,24 @@ func (b *Bucket) flush(w *btree.Writer) error {
 	if !b.dirty {
 		return nil
 	}
-	for name, c := range b.children {
-		if !c.dirty {
-			continue
+	// Dirty children in name order, not the map's, so that where a
+	// commit puts its nodes follows from the transactions (except in
+	// merges large enough to be split over two goroutines, which take
+	// free pages as they come): a power-loss test's replay depends on
+	// it.
+	var dirty []*Bucket
+	for _, c := range b.children {
+		if c.dirty {
+			dirty = append(dirty, c)
 		}
+	}
+	slices.SortFunc(dirty, func(x, y *Bucket) int { return bytes.Compare(x.name, y.name) })
+	for _, c := range dirty {
 		if err := c.flush(w); err != nil {
 			return err
 		}
 		var buf [page.RefSize]byte
 		b.set(change{key: c.name, value: b.tx.copy(c.ref.Encode(buf[:])), flags: page.FlagBucket})
-		_ = name
 	}
 	if p := b.pending; p != nil && !p.empty() {
 		if p.tree == nil && !p.sorted {

@@ -853,3 +853,50 @@ func TestScanFlaggedElements(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLayoutFollowsTransactions: the same transactions, over nested
+// buckets, build byte-identical files. A commit merged its dirty nested
+// buckets in Go's map order, so where their nodes went changed from run
+// to run (and with it which flush a power-loss test's cut landed in).
+func TestLayoutFollowsTransactions(t *testing.T) {
+	build := func(path string) []byte {
+		db := mustOpen(t, path, &mapkv.Options{PageSize: 1024})
+		for i := 0; i < 20; i++ {
+			if err := db.Update(func(tx *mapkv.Tx) error {
+				top, err := tx.CreateBucketIfNotExists([]byte("top"))
+				if err != nil {
+					return err
+				}
+				for b := 0; b < 12; b++ {
+					nb, err := top.CreateBucketIfNotExists([]byte(fmt.Sprintf("nested-%02d", b)))
+					if err != nil {
+						return err
+					}
+					for k := 0; k < 5; k++ {
+						if err := nb.Put([]byte(fmt.Sprintf("k%03d-%d", i, k)), []byte(fmt.Sprintf("v%d-%d-%d", i, b, k))); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	dir := t.TempDir()
+	first := build(filepath.Join(dir, "a.db"))
+	for run := 0; run < 3; run++ {
+		if !bytes.Equal(build(filepath.Join(dir, fmt.Sprintf("b%d.db", run))), first) {
+			t.Fatalf("run %d: the same transactions built a different file", run+1)
+		}
+	}
+}
