@@ -866,10 +866,10 @@ func TestPowerLoss(t *testing.T) {
 	for w := 0; w < iters; w++ {
 		wseed := seed + uint64(w)*0x9E3779B97F4A7C15
 		if !relPowerWorkload(t, sim, wseed, tally) {
-			// What the seed does not fix (goroutine timing, map
-			// order) can move which flush a cut lands in, so a
-			// replay may need to be run a few times.
-			t.Fatalf("workload %d failed; replay with MAPKV_POWERLOSS_SEED=%d MAPKV_POWERLOSS_ITER=%d, or this workload alone with MAPKV_POWERLOSS_SEED=%d MAPKV_POWERLOSS_ITER=1 (repeat it if it passes: the cut's moment can depend on goroutine timing or map order)", w, seed, w+1, wseed)
+			// What the seed does not fix (the pages a merge split
+			// over two goroutines takes) can move which flush a cut
+			// lands in, so a replay may need to be run a few times.
+			t.Fatalf("workload %d failed; replay with MAPKV_POWERLOSS_SEED=%d MAPKV_POWERLOSS_ITER=%d, or this workload alone with MAPKV_POWERLOSS_SEED=%d MAPKV_POWERLOSS_ITER=1 (repeat it if it passes: the cut's moment can depend on goroutine timing)", w, seed, w+1, wseed)
 		}
 	}
 	t.Logf("%d workloads, %d lives, %d acknowledged commits, %d simulated power cuts in %v",
