@@ -682,6 +682,7 @@ type forkAlloc struct {
 	stash []page.ID
 	next  int
 	mem   []byte
+	dry   bool // a refill found no free page: the rest go through take
 }
 
 // forkStash is how many free pages a fork reserves at a time for its
@@ -695,8 +696,13 @@ const forkStash = 32
 const stashBytes = 128 << 10
 
 func (f *forkAlloc) Alloc(n int) (page.ID, []byte, error) {
-	if n == 1 && f.next == len(f.stash) {
+	if n == 1 && f.next == len(f.stash) && !f.dry {
 		f.refill()
+		// Once a refill finds the free set empty, one per node would
+		// take the lock for nothing before take takes it again (the
+		// set grows during a merge only by a node the commit built and
+		// let go, which take still finds).
+		f.dry = len(f.stash) == 0
 	}
 	var id page.ID
 	var buf []byte
