@@ -175,6 +175,7 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 	w.maxRec = 0
 	w.off = walHeaderSize
 	w.lastTx = 0
+	w.syncedTx = 0 // the data file is flushed at base: nothing logged since
 	w.kicked = 0
 	w.recs = 0
 	w.filled = max(w.filled, walHeaderSize)
