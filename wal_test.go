@@ -729,7 +729,7 @@ func TestLogRestartCut(t *testing.T) {
 				cutBack++
 			}
 			img := slices.Clone(live)
-			copy(img, durable[:512])
+			copy(img, durable[:min(512, len(durable))])
 			dst := filepath.Join(dir, fmt.Sprintf("img%d.db", len(images)))
 			data, err := os.ReadFile(path)
 			if err != nil {
