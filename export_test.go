@@ -98,3 +98,12 @@ func SetLogHooks(write func(db *DB, off int64, n int) error, sync func(db *DB, r
 	hooks.walWrite, hooks.walSync = write, sync
 	return func() { hooks.walWrite, hooks.walSync = ow, os }
 }
+
+// SetLogBuffered makes logs opened from now on write through the page
+// cache instead of around it (see logDirect), as where the file system
+// takes no direct I/O.
+func SetLogBuffered(on bool) (restore func()) {
+	old := logBuffered
+	logBuffered = on
+	return func() { logBuffered = old }
+}

@@ -24,6 +24,8 @@ import (
 // and snapshots read the data file (the page cache) as before. The data
 // file is flushed at a checkpoint, when the log is full, before a large
 // commit (which bypasses the log) and at Close; the log then starts over.
+// On Linux the records go around the page cache (O_DIRECT, see
+// logDirect): only a replay ever reads them.
 //
 // A commit that goes through the log does not write the free list: its
 // meta says so (page.MetaFreeDeferred) and names none. That leaves the
@@ -78,6 +80,9 @@ type wal struct {
 	kicked int        // kickParts of the capacity filled when writeback last started
 	recs   int        // records in this generation
 	early  *earlySync // the checkpoint's flush, begun (see earlyCheckpoint)
+	// direct writes records and the zeros ahead of them around the page
+	// cache (nil: through it; see logDirect).
+	direct *logDirect
 }
 
 // earlySync is a flush of the data file begun after a commit, ahead of
@@ -106,6 +111,9 @@ func (db *DB) openWAL() error {
 	if fi, serr := f.Stat(); serr == nil {
 		w.filled = fi.Size()
 	}
+	if !logBuffered {
+		w.direct = openLogDirect(p)
+	}
 	db.wal = w
 	err = w.restart(db, db.state.meta.TxID)
 	if err == nil {
@@ -113,6 +121,7 @@ func (db *DB) openWAL() error {
 	}
 	if err != nil {
 		db.wal = nil
+		w.dropDirect()
 		f.Close()
 		return fmt.Errorf("mapkv: create log %s: %w", p, err)
 	}
@@ -149,6 +158,9 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 	le.PutUint64(h[56:], xxhash.Sum64(h[:56]))
 	if _, err := w.f.WriteAt(h, 0); err != nil {
 		return err
+	}
+	if w.direct != nil {
+		w.direct.restarted(h)
 	}
 	if err := db.walSync(); err != nil {
 		return err
@@ -323,7 +335,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		err = hooks.walWrite(db, w.off, hl+int(n))
 	}
 	if err == nil {
-		err = pwritev(w.f, iov, w.off)
+		err = w.write(iov, int64(hl)+n)
 	}
 	if end := w.off + int64(hl) + n; err == nil && end > w.filled {
 		// The record went past what the file had: zeros after it, up
@@ -422,6 +434,9 @@ func (db *DB) walRevoke() error {
 	if _, err := w.f.WriteAt(zero[:], w.recOff); err != nil {
 		return err
 	}
+	if w.direct != nil {
+		w.direct.revoked()
+	}
 	if err := db.walSync(); err != nil {
 		return err
 	}
@@ -460,6 +475,16 @@ const fillStep = 1 << 20
 func (w *wal) fill(end int64) error {
 	if end <= w.filled {
 		return nil
+	}
+	if w.direct != nil {
+		err := w.direct.zero(w.filled, end)
+		if err != errDirectUnsupported {
+			if err == nil {
+				w.filled = end
+			}
+			return err
+		}
+		w.dropDirect()
 	}
 	zero := make([]byte, min(end-w.filled, fillStep))
 	for w.filled < end {
@@ -567,9 +592,35 @@ func (db *DB) closeWAL() {
 	if db.failed == nil && (w.empty() || w.syncedTx == w.lastTx || db.sync(0, db.fileSize) == nil) {
 		removeWAL(db.path)
 	}
+	w.dropDirect()
 	w.f.Close()
 	db.wal = nil
 }
+
+// write writes a record of n bytes, iov, at w.off.
+func (w *wal) write(iov [][]byte, n int64) error {
+	if w.direct != nil {
+		err := w.direct.write(iov, w.off, n)
+		if err != errDirectUnsupported {
+			return err
+		}
+		w.dropDirect()
+	}
+	return pwritev(w.f, iov, w.off)
+}
+
+// dropDirect goes back to writing through the page cache (the file
+// system refused a direct write) or closes the log's direct handle.
+func (w *wal) dropDirect() {
+	if w.direct != nil {
+		w.direct.f.Close()
+		w.direct = nil
+	}
+}
+
+// logBuffered makes new logs write through the page cache (tests run
+// both ways).
+var logBuffered bool
 
 // removeWAL deletes a log whose commits are all in the flushed data file,
 // and flushes the directory: a log that came back after a crash would be
