@@ -49,12 +49,13 @@
 // flushed when the log is full, before a commit that bypasses the log,
 // and at Close; after a crash, a read-write Open replays the log into it
 // (Options.WALSize; a large commit of scattered nodes makes the log grow,
-// up to 32 times that). While small commits fill the log, the data file's
-// writeback is started (not awaited) at each sixteenth of it, so that the
-// commit that fills it does not wait for all of the generation's pages;
-// when large commits fill a grown log, its flush begins on another
-// goroutine right after the commit that filled it, while the next one
-// merges. A
+// up to 32 times that; on Linux its records bypass the page cache,
+// O_DIRECT, where the file system allows). While small commits fill the
+// log, the data file's writeback is started (not awaited) at each
+// sixteenth of it, so that the commit that fills it does not wait for all
+// of the generation's pages; when large commits fill a grown log, its
+// flush begins on another goroutine right after the commit that filled
+// it, while the next one merges. A
 // large commit of nodes in long runs of pages (a sorted load), or one too
 // large for the log, writes the data file directly, in pieces of at most
 // 64 KiB (small page-cache folios are cheaper to make and to write into
