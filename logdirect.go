@@ -18,8 +18,8 @@ import (
 // bench/, same run, alternating): 10,000-key commits 263-288k keys/s
 // buffered against 305-312k direct, 1,000-key commits 135-155k against
 // 165-170k; the process's system CPU on the /tmp harness 2.8 s against
-// 2.1 s. One-key commits did not change (median 106-112 µs against
-// 102-105 µs).
+// 2.1 s (one pair of runs). One-key commits did not change (median
+// 106-112 µs against 102-105 µs).
 //
 // Direct writes must begin at a multiple of align, cover whole multiples
 // of it and come from memory aligned to it. Records follow each other at
