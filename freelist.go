@@ -42,6 +42,9 @@ type freelist struct {
 
 func runLess(a, b page.Run) bool { return a.Start < b.Start }
 
+// runCmp orders runs by start, as runLess does, for slices.SortFunc.
+func runCmp(a, b page.Run) int { return cmp.Compare(a.Start, b.Start) }
+
 func newFreelist(pageSize int) *freelist {
 	return &freelist{
 		free:    gbtree.NewG(16, runLess),
@@ -250,7 +253,7 @@ func (f *freelist) release(upTo page.TxID) {
 	if len(rs) == 0 {
 		return
 	}
-	slices.SortFunc(rs, func(a, b page.Run) int { return cmp.Compare(a.Start, b.Start) })
+	slices.SortFunc(rs, runCmp)
 	rs = coalesce(rs)
 	if len(rs) < f.free.Len() {
 		for _, r := range rs {
@@ -286,7 +289,7 @@ func (f *freelist) rebuild(rs []page.Run) {
 			return true
 		})
 		all = append(all, rs...)
-		slices.SortFunc(all, func(a, b page.Run) int { return cmp.Compare(a.Start, b.Start) })
+		slices.SortFunc(all, runCmp)
 		all = coalesce(all)
 	} else {
 		all = rs
