@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/mapkv/mapkv/page"
 )
 
 // TestSortChanges compares sortChanges with a plain sort by key, then
@@ -46,6 +48,33 @@ func TestSortChanges(t *testing.T) {
 				t.Fatalf("n=%d: change %d twice", n, c.value[0])
 			}
 			seen[c.value[0]] = true
+		}
+	}
+}
+
+// TestSortIDs compares sortIDs with slices.Sort on sets of page IDs that
+// are small, clustered, spread over the whole 64 bits, or repeat.
+func TestSortIDs(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	gens := map[string]func() page.ID{
+		"small":    func() page.ID { return page.ID(2 + r.IntN(60000)) },
+		"high":     func() page.ID { return page.ID(1<<40 + r.IntN(1<<20)) },
+		"wide":     func() page.ID { return page.ID(r.Uint64()) },
+		"repeats":  func() page.ID { return page.ID(r.IntN(50)) << 16 },
+		"one byte": func() page.ID { return page.ID(r.IntN(256)) << 24 },
+	}
+	for name, gen := range gens {
+		for _, n := range []int{0, 1, 255, 256, 257, 7500, 20000} {
+			ids := make([]page.ID, n)
+			for i := range ids {
+				ids[i] = gen()
+			}
+			want := slices.Clone(ids)
+			slices.Sort(want)
+			sortIDs(ids)
+			if !slices.Equal(ids, want) {
+				t.Fatalf("%s, %d IDs: sortIDs differs from slices.Sort", name, n)
+			}
 		}
 	}
 }
