@@ -57,7 +57,10 @@ type DB struct {
 	kicking atomic.Bool
 	kickWG  sync.WaitGroup
 	kicks   int // writebacks started so far (for tests)
-	pieces  int // pwritev calls of direct commits (writePieces; for tests)
+	pieces  int // pwritev calls of writePieces (direct commits, streamed runs; for tests)
+	// streamedBytes counts node bytes written during merges (stream.go;
+	// for tests).
+	streamedBytes int64
 	// earlyCheckpoint's flushes, and checkpoints they spared a flush
 	// (for tests).
 	earlySyncs, earlyCovered int

@@ -45,6 +45,14 @@ func PiecesForTest(db *DB) int {
 	return db.pieces
 }
 
+// StreamedForTest returns how many node bytes db's commits wrote while
+// their merges went on (stream.go).
+func StreamedForTest(db *DB) int64 {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.streamedBytes
+}
+
 // SyncHook replaces the msync of a range of the writable mapping; real
 // performs the actual flush. See faultHooks.sync.
 type SyncHook = func(db *DB, off, n int64, real func() error) error

@@ -275,6 +275,7 @@ func (tx *Tx) commit() error {
 	defer clear(a.fresh)
 	if !db.opts.WriteMap {
 		a.bufs = db.freshBufs
+		a.streamer = &streamer{}
 		tx.tree.Fresh = a.bufs
 		defer func() {
 			tx.tree.Fresh = nil
@@ -301,6 +302,10 @@ func (tx *Tx) commit() error {
 		}
 	}
 	if err := tx.root.flush(w); err != nil {
+		return err
+	}
+	if err := a.streamErr(); err != nil {
+		db.failed = err
 		return err
 	}
 	// Cut a large free tail off the file.
@@ -558,8 +563,12 @@ type txAlloc struct {
 	mu     sync.Mutex
 	forked bool
 
-	pieces bool     // write in pieces of at most smallFolio (a direct commit)
-	piece  [][]byte // scratch for writePieces
+	pieces bool // write in pieces of at most smallFolio (a direct commit)
+	// Runs of nodes written while the merge goes on (see stream.go).
+	streamer *streamer
+	streamed map[page.ID]struct{} // nodes in the data file already
+	rest     []page.ID            // sortedIDs less streamed, once toWrite ran
+	piece    [][]byte             // scratch for writePieces
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -577,7 +586,7 @@ func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
 	if !a.tx.db.opts.WriteMap {
 		a.bufs[id] = buf
 	}
-	a.order = nil
+	a.order, a.rest = nil, nil
 	return id, buf, nil
 }
 
@@ -646,7 +655,7 @@ func (a *txAlloc) Fork() (btree.Alloc, *btree.Tree) {
 func (a *txAlloc) Join(fa btree.Alloc) error {
 	f := fa.(*forkAlloc)
 	a.forked = false
-	a.order = nil
+	a.order, a.rest = nil, nil
 	f.unstash()
 	for id, s := range f.fresh {
 		a.fresh[id] = s
@@ -876,7 +885,7 @@ func (a *txAlloc) sortedIDs() []page.ID {
 // one call per run of contiguous pages. A failed write leaves the file in
 // an unknown state, as a failed flush does.
 func (a *txAlloc) writeFresh() error {
-	err := a.writeIDs(a.sortedIDs())
+	err := a.writeIDs(a.toWrite())
 	if err != nil {
 		a.tx.db.failed = err
 	}
@@ -902,7 +911,7 @@ const overlapBytes = 512 << 10
 // reopened.
 func (a *txAlloc) writeBeside(log func() error) error {
 	db := a.tx.db
-	a.sortedIDs() // shared by both sides: built before either starts
+	a.rest = a.toWrite() // shared by both sides: built before either starts
 	var next atomic.Int64
 	done := make(chan error, 1)
 	go func() { done <- a.writeShare(&next) }()
@@ -931,16 +940,16 @@ func (a *txAlloc) writeBeside(log func() error) error {
 // shareNodes is how many nodes writeShare claims at a time.
 const shareNodes = 64
 
-// writeShare writes the commit's nodes (a.order) in slices of shareNodes
+// writeShare writes the nodes left to write (a.rest) in slices of shareNodes
 // claimed from next, until none is left: the goroutines that call it
 // share the work.
 func (a *txAlloc) writeShare(next *atomic.Int64) error {
 	for {
 		lo := int(next.Add(shareNodes)) - shareNodes
-		if lo >= len(a.order) {
+		if lo >= len(a.rest) {
 			return nil
 		}
-		if err := a.writeIDs(a.order[lo:min(lo+shareNodes, len(a.order))]); err != nil {
+		if err := a.writeIDs(a.rest[lo:min(lo+shareNodes, len(a.rest))]); err != nil {
 			return err
 		}
 	}
@@ -959,7 +968,7 @@ func (a *txAlloc) writeIDs(ids []page.ID) error {
 		if len(iov) == 0 {
 			return nil
 		}
-		err := a.writeAt(start, iov)
+		err := a.writeAt(start, iov, a.pieces)
 		iov = iov[:0]
 		return err
 	}
@@ -980,8 +989,9 @@ func (a *txAlloc) writeIDs(ids []page.ID) error {
 }
 
 // writeAt writes iov to the file at page start with pwritev (through
-// hooks.write in tests).
-func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
+// hooks.write in tests), in pieces of at most smallFolio if pieces (a
+// direct commit's nodes, a streamed run).
+func (a *txAlloc) writeAt(start page.ID, iov [][]byte, pieces bool) error {
 	db := a.tx.db
 	off := int64(start) * int64(db.pageSize)
 	var err error
@@ -992,7 +1002,7 @@ func (a *txAlloc) writeAt(start page.ID, iov [][]byte) error {
 		}
 		err = hooks.write(db, off, n)
 	}
-	if err == nil && a.pieces {
+	if err == nil && pieces {
 		err = writePieces(iov, off, &a.piece, func(v [][]byte, o int64) error {
 			db.pieces++
 			return pwritev(db.file, v, o)
@@ -1069,7 +1079,8 @@ func (a *txAlloc) Free(id page.ID, n int) {
 		// Written by this commit and never visible to anyone: reuse now.
 		delete(a.fresh, id)
 		delete(a.bufs, id)
-		a.order = nil
+		a.order, a.rest = nil, nil
+		a.unstream(id)
 		a.tx.db.free.freeNow(r)
 		return
 	}
@@ -1078,7 +1089,10 @@ func (a *txAlloc) Free(id page.ID, n int) {
 
 // Seal seals a finished node and records its checksum (the commit
 // record) and how much of it the log stores.
-func (a *txAlloc) Seal(id page.ID, node []byte, used int) { a.fresh[id] = seal(node, used) }
+func (a *txAlloc) Seal(id page.ID, node []byte, used int) {
+	a.fresh[id] = seal(node, used)
+	a.stream(id, node)
+}
 
 // sealed is what a commit knows of a node it wrote: its checksum, and
 // the bytes before its zero tail (0 until sealed).

@@ -119,4 +119,7 @@ func Datasync(f *os.File) error { return datasync(f) }
 // SYNC_FILE_RANGE_WRITE on Linux; it may wait to submit them): a later
 // Datasync then has less to write. It promises nothing about durability.
 // Elsewhere it does nothing.
-func StartWriteback(f *os.File) error { return startWriteback(f) }
+func StartWriteback(f *os.File) error { return startWriteback(f, 0, 0) }
+
+// StartWritebackRange is StartWriteback for the n bytes of f at off.
+func StartWritebackRange(f *os.File, off, n int64) error { return startWriteback(f, off, n) }

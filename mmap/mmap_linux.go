@@ -37,9 +37,9 @@ func datasync(f *os.File) error {
 	}
 }
 
-func startWriteback(f *os.File) error {
+func startWriteback(f *os.File, off, n int64) error {
 	for {
-		err := unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		err := unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 		if err != unix.EINTR {
 			return err
 		}

@@ -12,4 +12,4 @@ func tryLock(f *os.File, exclusive bool) (bool, error)            { return false
 func unlock(f *os.File) error                                     { return ErrUnsupported }
 func allocate(f *os.File, size int64) error                       { return ErrUnsupported }
 func datasync(f *os.File) error                                   { return f.Sync() }
-func startWriteback(f *os.File) error                             { return nil }
+func startWriteback(f *os.File, off, n int64) error               { return nil }
