@@ -27,6 +27,12 @@ type Config struct {
 	// MixedCommits is how many commits the mixed writer makes (default:
 	// N/1000 clamped to 20..1000).
 	MixedCommits int `json:"mixed_commits"`
+	// Prefault is how many MiB of memory the pause before each turn
+	// touches and gives back (default 1024; negative: none), so that the
+	// page cache the next turn fills comes from memory the machine has
+	// just used rather than memory a virtual machine's host has taken
+	// back meanwhile (see settle).
+	Prefault int `json:"prefault_mib"`
 	// Log receives progress lines (default: discarded).
 	Log io.Writer `json:"-"`
 }
@@ -74,6 +80,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
+	}
+	if c.Prefault == 0 {
+		c.Prefault = 1024
 	}
 	if c.Commits == 0 {
 		c.Commits = min(max(c.N/100, 64), 2000)

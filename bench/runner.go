@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -144,7 +145,7 @@ func (r *runner) runOne(w workload, d engineDef) {
 		}
 		return
 	}
-	settle()
+	settle(r.cfg.Prefault)
 	before := len(r.res.Measurements)
 	start := time.Now()
 	err := w.run(r, d)
@@ -153,7 +154,7 @@ func (r *runner) runOne(w workload, d engineDef) {
 
 // runBare runs workload w's baseline, recorded under the engine name "bare".
 func (r *runner) runBare(w workload) {
-	settle()
+	settle(r.cfg.Prefault)
 	before := len(r.res.Measurements)
 	start := time.Now()
 	err := w.bare(r)
@@ -174,11 +175,30 @@ func (r *runner) report(wname, ename string, before int, took time.Duration, err
 	r.logf("[%d/%d] %-14s %-7s %s (%v)", r.rep, r.cfg.Count, wname, ename, strings.Join(parts, ", "), took.Round(time.Millisecond))
 }
 
-// settle flushes dirty pages left by the previous engine and collects
-// garbage, so that neither is charged to the next measurement.
-func settle() {
+// settle flushes dirty pages left by the previous turn and collects
+// garbage, so that neither is charged to the next measurement. Then it
+// touches prefault MiB of fresh memory and gives it back to the kernel:
+// on a virtual machine with free page reporting (the published runs'), a
+// turn that frees a lot (the previous engine's heap and page cache) lets
+// the host take that memory back, and the next turn's new page-cache
+// pages fault it in again, page by page: a 1M-key load in key order, 143
+// MB of new pages, paid 0.1-0.4 s for it whichever engine ran it (every
+// engine's sorted loads ran 1.3-2.2x faster with the pages touched first;
+// bench/README.md). Memory just freed is handed out first and is not yet
+// reported.
+func settle(prefault int) {
 	syscall.Sync()
 	runtime.GC()
+	if prefault <= 0 {
+		return
+	}
+	b := make([]byte, prefault<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // add records one figure of the current repetition.

@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&cfg.Dir, "dir", "", "scratch directory for the databases (default: system temp dir)")
 	flag.StringVar(&out, "out", "results", "results folder")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the data set")
+	flag.IntVar(&cfg.Prefault, "prefault", 1024, "MiB of memory touched and freed before each turn (negative: none)")
 	from := flag.String("from", "", "rewrite the report from this results.json instead of running")
 	flag.Parse()
 	cfg.Engines = split(engines)
