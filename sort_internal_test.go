@@ -3,6 +3,7 @@ package mapkv
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -52,9 +53,10 @@ func TestSortChanges(t *testing.T) {
 	}
 }
 
-// TestSortIDs compares sortIDs with slices.Sort on sets of page IDs that
-// are small, clustered, spread over the whole 64 bits, or repeat.
-func TestSortIDs(t *testing.T) {
+// TestSortNodes compares sortNodes with a stable sort by page on sets of
+// page IDs that are small, clustered, spread over the whole 64 bits, or
+// repeat; each node's bytes must stay with its ID.
+func TestSortNodes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	gens := map[string]func() page.ID{
 		"small":    func() page.ID { return page.ID(2 + r.IntN(60000)) },
@@ -65,15 +67,17 @@ func TestSortIDs(t *testing.T) {
 	}
 	for name, gen := range gens {
 		for _, n := range []int{0, 1, 255, 256, 257, 7500, 20000} {
-			ids := make([]page.ID, n)
-			for i := range ids {
-				ids[i] = gen()
+			ns := make([]idBuf, n)
+			for i := range ns {
+				ns[i] = idBuf{gen(), []byte(fmt.Sprint(i))}
 			}
-			want := slices.Clone(ids)
-			slices.Sort(want)
-			sortIDs(ids)
-			if !slices.Equal(ids, want) {
-				t.Fatalf("%s, %d IDs: sortIDs differs from slices.Sort", name, n)
+			want := slices.Clone(ns)
+			slices.SortStableFunc(want, func(a, b idBuf) int { return cmp.Compare(a.id, b.id) })
+			sortNodes(ns)
+			for i := range ns {
+				if ns[i].id != want[i].id || (n >= 256 && string(ns[i].buf) != string(want[i].buf)) {
+					t.Fatalf("%s, %d nodes: at %d got %d (%s), want %d (%s)", name, n, i, ns[i].id, ns[i].buf, want[i].id, want[i].buf)
+				}
 			}
 		}
 	}

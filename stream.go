@@ -91,21 +91,21 @@ func (a *txAlloc) streamErr() error {
 }
 
 // toWrite returns the nodes writeFresh and writeBeside still have to
-// write: sortedIDs without those streamed.
-func (a *txAlloc) toWrite() []page.ID {
-	ids := a.sortedIDs()
+// write, and their bytes: sortedNodes without those streamed.
+func (a *txAlloc) toWrite() ([]page.ID, [][]byte) {
+	ids, bufs := a.sortedNodes()
 	if len(a.streamed) == 0 {
-		return ids
+		a.rest, a.restBufs = ids, bufs
 	}
 	if a.rest == nil {
-		a.rest = make([]page.ID, 0, len(ids))
-		for _, id := range ids {
+		a.rest, a.restBufs = make([]page.ID, 0, len(ids)), make([][]byte, 0, len(ids))
+		for i, id := range ids {
 			if _, ok := a.streamed[id]; !ok {
-				a.rest = append(a.rest, id)
+				a.rest, a.restBufs = append(a.rest, id), append(a.restBufs, bufs[i])
 			}
 		}
 	}
-	return a.rest
+	return a.rest, a.restBufs
 }
 
 // unstream forgets node id, freed by its own commit: its page may take

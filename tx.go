@@ -1,6 +1,7 @@
 package mapkv
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -544,18 +545,19 @@ func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
 // txAlloc is the commit's page allocator: free pages first, lowest first,
 // then the end of the file.
 type txAlloc struct {
-	tx      *Tx
-	fresh   map[page.ID]sealed // nodes written by this commit and still used
-	bufs    map[page.ID][]byte // their bytes, until written (not with WriteMap)
-	order   []page.ID          // the keys of bufs in order, once sortedIDs ran
-	run     page.Run           // reserved contiguous free pages (see fromRun)
-	hint    page.ID            // where to look for the next run
-	noRuns  bool               // no run was found: take single pages
-	slabs   [][]byte           // memory the bufs are carved from
-	cur     []byte             // the rest of the current slab
-	hwm     page.ID
-	dirtyHi int64
-	written int64
+	tx        *Tx
+	fresh     map[page.ID]sealed // nodes written by this commit and still used
+	bufs      map[page.ID][]byte // their bytes, until written (not with WriteMap)
+	order     []page.ID          // the keys of bufs in order, once sortedNodes ran
+	orderBufs [][]byte           // and their values
+	run       page.Run           // reserved contiguous free pages (see fromRun)
+	hint      page.ID            // where to look for the next run
+	noRuns    bool               // no run was found: take single pages
+	slabs     [][]byte           // memory the bufs are carved from
+	cur       []byte             // the rest of the current slab
+	hwm       page.ID
+	dirtyHi   int64
+	written   int64
 
 	// While a fork is out (see Fork), mu guards what both goroutines
 	// allocate from: the free set, the run, hwm and the file's growth,
@@ -567,8 +569,9 @@ type txAlloc struct {
 	// Runs of nodes written while the merge goes on (see stream.go).
 	streamer *streamer
 	streamed map[page.ID]struct{} // nodes in the data file already
-	rest     []page.ID            // sortedIDs less streamed, once toWrite ran
-	piece    [][]byte             // scratch for writePieces
+	rest     []page.ID            // order less streamed, once toWrite ran
+	restBufs [][]byte
+	piece    [][]byte // scratch for writePieces
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -857,28 +860,35 @@ func (a *txAlloc) mem(n int) []byte {
 func (a *txAlloc) runs() int {
 	n := 0
 	var next page.ID
-	for _, id := range a.sortedIDs() {
+	ids, bufs := a.sortedNodes()
+	for i, id := range ids {
 		if n == 0 || id != next {
 			n++
 		}
-		next = id + page.ID(len(a.bufs[id])/a.tx.db.pageSize)
+		next = id + page.ID(len(bufs[i])/a.tx.db.pageSize)
 	}
 	return n
 }
 
-// sortedIDs returns the first pages of the nodes in a.bufs in order,
-// sorting them once (useLog, writeFresh and the log's record all want
-// them); Alloc and Free forget the order if the commit's nodes change
-// after (the free list's own nodes).
-func (a *txAlloc) sortedIDs() []page.ID {
+// sortedNodes returns the first pages of the nodes in a.bufs in order,
+// and their bytes, sorting them once (useLog, writeFresh and the log's
+// record all want them, and the writes would otherwise look each node up
+// in a.bufs again: 1.5% of a random load's CPU, on the data side's
+// serial path); Alloc and Free forget the order if the commit's nodes
+// change after (the free list's own nodes).
+func (a *txAlloc) sortedNodes() ([]page.ID, [][]byte) {
 	if a.order == nil {
-		a.order = make([]page.ID, 0, len(a.bufs))
-		for id := range a.bufs {
-			a.order = append(a.order, id)
+		ns := make([]idBuf, 0, len(a.bufs))
+		for id, b := range a.bufs {
+			ns = append(ns, idBuf{id, b})
 		}
-		sortIDs(a.order)
+		sortNodes(ns)
+		a.order, a.orderBufs = make([]page.ID, len(ns)), make([][]byte, len(ns))
+		for i, n := range ns {
+			a.order[i], a.orderBufs[i] = n.id, n.buf
+		}
 	}
-	return a.order
+	return a.order, a.orderBufs
 }
 
 // writeFresh writes the nodes the commit built to the file with pwritev,
@@ -911,7 +921,7 @@ const overlapBytes = 512 << 10
 // reopened.
 func (a *txAlloc) writeBeside(log func() error) error {
 	db := a.tx.db
-	a.rest = a.toWrite() // shared by both sides: built before either starts
+	a.toWrite() // shared by both sides: built before either starts
 	var next atomic.Int64
 	done := make(chan error, 1)
 	go func() { done <- a.writeShare(&next) }()
@@ -949,16 +959,17 @@ func (a *txAlloc) writeShare(next *atomic.Int64) error {
 		if lo >= len(a.rest) {
 			return nil
 		}
-		if err := a.writeIDs(a.rest[lo:min(lo+shareNodes, len(a.rest))]); err != nil {
+		hi := min(lo+shareNodes, len(a.rest))
+		if err := a.writeIDs(a.rest[lo:hi], a.restBufs[lo:hi]); err != nil {
 			return err
 		}
 	}
 }
 
-// writeIDs writes the nodes that begin at ids (ascending), one pwritev
-// per run of contiguous pages. It touches nothing but the file, so
+// writeIDs writes the nodes that begin at ids (ascending), whose bytes are
+// bufs, one pwritev per run of contiguous pages. It touches nothing but the file, so
 // several goroutines may call it on different ids (writeShare).
-func (a *txAlloc) writeIDs(ids []page.ID) error {
+func (a *txAlloc) writeIDs(ids []page.ID, bufs [][]byte) error {
 	db := a.tx.db
 	ps := int64(db.pageSize)
 	var iov [][]byte
@@ -972,8 +983,8 @@ func (a *txAlloc) writeIDs(ids []page.ID) error {
 		iov = iov[:0]
 		return err
 	}
-	for _, id := range ids {
-		b := a.bufs[id]
+	for i, id := range ids {
+		b := bufs[i]
 		if len(iov) > 0 && id != next {
 			if err := flush(); err != nil {
 				return err
@@ -1253,48 +1264,55 @@ func (tx *Tx) writeFreelist(a *txAlloc, txid page.TxID) (page.ID, error) {
 	return idxID, nil
 }
 
-// sortIDs sorts ids ascending: a radix sort, a byte of the IDs at a time
+// idBuf is a node of the commit: its first page and its bytes.
+type idBuf struct {
+	id  page.ID
+	buf []byte
+}
+
+// sortNodes sorts ns by page: a radix sort, a byte of the IDs at a time
 // over the bytes in which they differ (two passes for a file of up to
 // 65,536 pages, three up to 64 GiB of 4 KiB pages). A 10,000-key random
-// commit sorts about 7,500 scattered IDs on its serial path: 26 µs
-// against slices.Sort's 297 µs (a benchmark of 7,500 IDs below 55,000,
-// 2026-12-05). Sorted once for all instead of twice, a 1M-key load's
-// commits spend about 25 ms sorting and counting runs instead of about
-// 100 ms (timers in the /tmp harness). Small sets keep slices.Sort.
-func sortIDs(ids []page.ID) {
-	if len(ids) < 256 {
-		slices.Sort(ids)
+// commit sorts about 7,500 scattered nodes on its serial path: 26 µs
+// against slices.Sort's 297 µs for their IDs alone (a benchmark of 7,500
+// IDs below 55,000, 2026-12-05). Sorted once for all instead of twice, a
+// 1M-key load's commits spend about 25 ms sorting and counting runs
+// instead of about 100 ms (timers in the /tmp harness). Small sets keep
+// slices.SortFunc.
+func sortNodes(ns []idBuf) {
+	if len(ns) < 256 {
+		slices.SortFunc(ns, func(a, b idBuf) int { return cmp.Compare(a.id, b.id) })
 		return
 	}
 	var or, and page.ID = 0, ^page.ID(0)
-	for _, id := range ids {
-		or |= id
-		and &= id
+	for _, n := range ns {
+		or |= n.id
+		and &= n.id
 	}
 	diff := or &^ and // the bits that differ somewhere
-	tmp := make([]page.ID, len(ids))
-	src, dst := ids, tmp
+	tmp := make([]idBuf, len(ns))
+	src, dst := ns, tmp
 	for shift := uint(0); shift < 64 && diff>>shift != 0; shift += 8 {
 		if (diff>>shift)&0xff == 0 {
 			continue
 		}
 		var count [256]int
-		for _, id := range src {
-			count[(id>>shift)&0xff]++
+		for _, n := range src {
+			count[(n.id>>shift)&0xff]++
 		}
 		pos := 0
 		for b, c := range count {
 			count[b] = pos
 			pos += c
 		}
-		for _, id := range src {
-			b := (id >> shift) & 0xff
-			dst[count[b]] = id
+		for _, n := range src {
+			b := (n.id >> shift) & 0xff
+			dst[count[b]] = n
 			count[b]++
 		}
 		src, dst = dst, src
 	}
-	if &src[0] != &ids[0] {
-		copy(ids, src)
+	if &src[0] != &ns[0] {
+		copy(ns, src)
 	}
 }

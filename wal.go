@@ -279,7 +279,7 @@ func (w *wal) useLog(a *txAlloc) bool {
 // checksums. When the log is full it is checkpointed first.
 func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	w := db.wal
-	ids := a.sortedIDs()
+	ids, bufs := a.sortedNodes()
 	// A node's image goes without its zero tail (replay restores it):
 	// nodes are cleared past their data, so a node whose end Seal gave
 	// is cut there, and only one whose end is not known is looked at
@@ -290,7 +290,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	ents := make([]walEntry, len(ids))
 	var n int64
 	for i, id := range ids {
-		b, s := a.bufs[id], a.fresh[id]
+		b, s := bufs[i], a.fresh[id]
 		ents[i] = walEntry{pages: uint32(len(b) / db.pageSize), sum: s.sum}
 		if u := int(s.used); u > 0 && u <= len(b) {
 			b = b[:u]
