@@ -59,7 +59,9 @@
 // large commit of nodes in long runs of pages (a sorted load), or one too
 // large for the log, writes the data file directly, in pieces of at most
 // 64 KiB (small page-cache folios are cheaper to make and to write into
-// again): its meta records how many nodes the transaction wrote and a
+// again); any commit writes each run of 64 KiB or more of sealed nodes
+// while its merge goes on and starts that run's writeback at once, so
+// that its flush finds the disk already at work: its meta records how many nodes the transaction wrote and a
 // hash of their checksums, Open uses the newest meta only if the nodes it names all
 // verify, and falls back to the previous meta, whose pages the commit
 // never touched, otherwise.

@@ -183,9 +183,9 @@ func (r *runner) report(wname, ename string, before int, took time.Duration, err
 // the host take that memory back, and the next turn's new page-cache
 // pages fault it in again, page by page: a 1M-key load in key order, 143
 // MB of new pages, paid 0.1-0.4 s for it whichever engine ran it (every
-// engine's sorted loads ran 1.3-2.2x faster with the pages touched first;
-// bench/README.md). Memory just freed is handed out first and is not yet
-// reported.
+// engine's sorted loads ran 1.6-1.8x faster, medians of three, with the
+// memory touched first; bench/README.md). Memory just freed is handed out
+// first and is not yet reported.
 func settle(prefault int) {
 	syscall.Sync()
 	runtime.GC()
