@@ -549,7 +549,7 @@ type txAlloc struct {
 	fresh     map[page.ID]sealed // nodes written by this commit and still used
 	bufs      map[page.ID][]byte // their bytes, until written (not with WriteMap)
 	order     []page.ID          // the keys of bufs in order, once sortedNodes ran
-	orderBufs [][]byte           // and their values
+	orderBufs [][]byte           // their bytes, in the same order
 	run       page.Run           // reserved contiguous free pages (see fromRun)
 	hint      page.ID            // where to look for the next run
 	noRuns    bool               // no run was found: take single pages
@@ -570,8 +570,8 @@ type txAlloc struct {
 	streamer *streamer
 	streamed map[page.ID]struct{} // nodes in the data file already
 	rest     []page.ID            // order less streamed, once toWrite ran
-	restBufs [][]byte
-	piece    [][]byte // scratch for writePieces
+	restBufs [][]byte             // their bytes
+	piece    [][]byte             // scratch for writePieces
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -966,9 +966,10 @@ func (a *txAlloc) writeShare(next *atomic.Int64) error {
 	}
 }
 
-// writeIDs writes the nodes that begin at ids (ascending), whose bytes are
-// bufs, one pwritev per run of contiguous pages. It touches nothing but the file, so
-// several goroutines may call it on different ids (writeShare).
+// writeIDs writes the nodes that begin at ids (ascending), whose bytes
+// are bufs, one pwritev per run of contiguous pages. It touches nothing
+// but the file, so several goroutines may call it on different ids
+// (writeShare).
 func (a *txAlloc) writeIDs(ids []page.ID, bufs [][]byte) error {
 	db := a.tx.db
 	ps := int64(db.pageSize)
