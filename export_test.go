@@ -10,6 +10,20 @@ func init() {
 	// and crash tests run the split, and -race watches it. TestSplitMerge
 	// checks that it happens.
 	parallelMerge = 16
+	// And writes every run of 4 KiB or more of its nodes while it merges,
+	// 16 KiB at a time (see stream.go): the model, power-loss and crash
+	// tests write nodes both during and after their merges.
+	// Tests that count or size the data file's writes (TestDirectPieces,
+	// TestLargeCommits, stream_test.go) use the real sizes.
+	streamMin, streamChunk = 4<<10, 16<<10
+}
+
+// SetStreamRuns sets the run lengths the streamer writes (stream.go) and
+// returns a function that restores them.
+func SetStreamRuns(min, chunk int) (restore func()) {
+	om, oc := streamMin, streamChunk
+	streamMin, streamChunk = min, chunk
+	return func() { streamMin, streamChunk = om, oc }
 }
 
 // SplitsForTest returns how many merges of db's commits were split

@@ -20,9 +20,12 @@ import (
 // nothing for a crash: until the commit's meta is written (after its
 // flush, or after its log record), they are free pages with garbage in
 // them, as the nodes writeFresh writes are until then.
-const (
-	streamMin   = 64 << 10 // a run shorter than this at a gap is left to writeFresh
-	streamChunk = 256 << 10
+//
+// Tests lower both (export_test.go), so that the model, power-loss and
+// crash tests stream the runs of their small commits.
+var (
+	streamMin   = 64 << 10  // a run shorter than this at a gap is left to writeFresh
+	streamChunk = 256 << 10 // a run is written once it is this long
 )
 
 // streamer collects the current run of sealed contiguous nodes.

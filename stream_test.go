@@ -77,6 +77,7 @@ func checkSorted(t *testing.T, db *mapkv.DB, n int, when string) {
 // make runs of different lengths, and checks every pair before and after
 // reopening.
 func TestStreamedAppend(t *testing.T) {
+	defer mapkv.SetStreamRuns(64<<10, 256<<10)()
 	for _, ps := range []int{1024, 4096, 16384} {
 		for _, step := range []int{700, 3000, 9000} {
 			t.Run(fmt.Sprintf("page %d, %d keys a commit", ps, step), func(t *testing.T) {
@@ -117,6 +118,7 @@ func TestStreamedAppend(t *testing.T) {
 // writes would succeed, the DB refuses writes, and it reopens at the
 // commit before, which is whole.
 func TestFaultStreamedWrite(t *testing.T) {
+	defer mapkv.SetStreamRuns(64<<10, 256<<10)()
 	path := filepath.Join(t.TempDir(), "f.db")
 	opts := &mapkv.Options{PageSize: 4096}
 	db, err := mapkv.Open(path, opts)

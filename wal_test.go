@@ -557,6 +557,7 @@ func TestLogKicks(t *testing.T) {
 // smallFolio in tx.go): 2.5 MB make at least 38 of them. A small commit
 // through the log makes none.
 func TestDirectPieces(t *testing.T) {
+	defer mapkv.SetStreamRuns(64<<10, 256<<10)() // the real run lengths: the test counts writes
 	path := filepath.Join(t.TempDir(), "pieces.db")
 	db := mustOpen(t, path, nil)
 	defer db.Close()

@@ -163,6 +163,7 @@ func TestFaultOpenSync(t *testing.T) {
 // record the reopen accepts. A large write that fails fails the commit:
 // EIO, ErrFailed after it, and a reopen at the commit before.
 func TestLargeCommits(t *testing.T) {
+	defer mapkv.SetStreamRuns(64<<10, 256<<10)() // the real run lengths: the test counts writes
 	db, path, m := relFaultDB(t, &mapkv.Options{PageSize: 4096})
 	records := 0
 	restore := mapkv.SetLogHooks(func(*mapkv.DB, int64, int) error {
