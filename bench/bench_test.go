@@ -20,7 +20,7 @@ func TestRunAllWorkloads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every engine on disk")
 	}
-	res, err := Run(Config{N: 2000, Count: 1, Dir: t.TempDir(), Log: testLog{t}})
+	res, err := Run(Config{N: 2000, Count: 1, Dir: t.TempDir(), Prefault: -1, Log: testLog{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
