@@ -94,21 +94,22 @@ func (a *txAlloc) streamErr() error {
 }
 
 // toWrite returns the nodes writeFresh and writeBeside still have to
-// write, and their bytes: sortedNodes without those streamed.
-func (a *txAlloc) toWrite() ([]page.ID, [][]byte) {
-	ids, bufs := a.sortedNodes()
-	if len(a.streamed) == 0 {
-		a.rest, a.restBufs = ids, bufs
-	}
+// write: sortedNodes without those streamed.
+func (a *txAlloc) toWrite() []idBuf {
 	if a.rest == nil {
-		a.rest, a.restBufs = make([]page.ID, 0, len(ids)), make([][]byte, 0, len(ids))
-		for i, id := range ids {
-			if _, ok := a.streamed[id]; !ok {
-				a.rest, a.restBufs = append(a.rest, id), append(a.restBufs, bufs[i])
+		all := a.sortedNodes()
+		if len(a.streamed) == 0 {
+			a.rest = all
+		} else {
+			a.rest = make([]idBuf, 0, len(all))
+			for _, nd := range all {
+				if _, ok := a.streamed[nd.id]; !ok {
+					a.rest = append(a.rest, nd)
+				}
 			}
 		}
 	}
-	return a.rest, a.restBufs
+	return a.rest
 }
 
 // unstream forgets node id, freed by its own commit: its page may take

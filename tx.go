@@ -545,19 +545,18 @@ func (db *DB) shrink(hwm page.ID, txid page.TxID, exact bool) {
 // txAlloc is the commit's page allocator: free pages first, lowest first,
 // then the end of the file.
 type txAlloc struct {
-	tx        *Tx
-	fresh     map[page.ID]sealed // nodes written by this commit and still used
-	bufs      map[page.ID][]byte // their bytes, until written (not with WriteMap)
-	order     []page.ID          // the keys of bufs in order, once sortedNodes ran
-	orderBufs [][]byte           // their bytes, in the same order
-	run       page.Run           // reserved contiguous free pages (see fromRun)
-	hint      page.ID            // where to look for the next run
-	noRuns    bool               // no run was found: take single pages
-	slabs     [][]byte           // memory the bufs are carved from
-	cur       []byte             // the rest of the current slab
-	hwm       page.ID
-	dirtyHi   int64
-	written   int64
+	tx      *Tx
+	fresh   map[page.ID]sealed // nodes written by this commit and still used
+	bufs    map[page.ID][]byte // their bytes, until written (not with WriteMap)
+	order   []idBuf            // bufs in page order, once sortedNodes ran
+	run     page.Run           // reserved contiguous free pages (see fromRun)
+	hint    page.ID            // where to look for the next run
+	noRuns  bool               // no run was found: take single pages
+	slabs   [][]byte           // memory the bufs are carved from
+	cur     []byte             // the rest of the current slab
+	hwm     page.ID
+	dirtyHi int64
+	written int64
 
 	// While a fork is out (see Fork), mu guards what both goroutines
 	// allocate from: the free set, the run, hwm and the file's growth,
@@ -569,8 +568,7 @@ type txAlloc struct {
 	// Runs of nodes written while the merge goes on (see stream.go).
 	streamer *streamer
 	streamed map[page.ID]struct{} // nodes in the data file already
-	rest     []page.ID            // order less streamed, once toWrite ran
-	restBufs [][]byte             // their bytes
+	rest     []idBuf              // order less streamed, once toWrite ran
 	piece    [][]byte             // scratch for writePieces
 }
 
@@ -860,35 +858,30 @@ func (a *txAlloc) mem(n int) []byte {
 func (a *txAlloc) runs() int {
 	n := 0
 	var next page.ID
-	ids, bufs := a.sortedNodes()
-	for i, id := range ids {
-		if n == 0 || id != next {
+	for _, nd := range a.sortedNodes() {
+		if n == 0 || nd.id != next {
 			n++
 		}
-		next = id + page.ID(len(bufs[i])/a.tx.db.pageSize)
+		next = nd.id + page.ID(len(nd.buf)/a.tx.db.pageSize)
 	}
 	return n
 }
 
-// sortedNodes returns the first pages of the nodes in a.bufs in order,
-// and their bytes, sorting them once (useLog, writeFresh and the log's
+// sortedNodes returns the nodes in a.bufs, first page and bytes, in page
+// order, sorting them once (useLog, writeFresh and the log's
 // record all want them, and the writes would otherwise look each node up
 // in a.bufs again: 1.5% of a random load's CPU, on the data side's
 // serial path); Alloc and Free forget the order if the commit's nodes
 // change after (the free list's own nodes).
-func (a *txAlloc) sortedNodes() ([]page.ID, [][]byte) {
+func (a *txAlloc) sortedNodes() []idBuf {
 	if a.order == nil {
-		ns := make([]idBuf, 0, len(a.bufs))
+		a.order = make([]idBuf, 0, len(a.bufs))
 		for id, b := range a.bufs {
-			ns = append(ns, idBuf{id, b})
+			a.order = append(a.order, idBuf{id, b})
 		}
-		sortNodes(ns)
-		a.order, a.orderBufs = make([]page.ID, len(ns)), make([][]byte, len(ns))
-		for i, n := range ns {
-			a.order[i], a.orderBufs[i] = n.id, n.buf
-		}
+		sortNodes(a.order)
 	}
-	return a.order, a.orderBufs
+	return a.order
 }
 
 // writeFresh writes the nodes the commit built to the file with pwritev,
@@ -959,18 +952,16 @@ func (a *txAlloc) writeShare(next *atomic.Int64) error {
 		if lo >= len(a.rest) {
 			return nil
 		}
-		hi := min(lo+shareNodes, len(a.rest))
-		if err := a.writeIDs(a.rest[lo:hi], a.restBufs[lo:hi]); err != nil {
+		if err := a.writeIDs(a.rest[lo:min(lo+shareNodes, len(a.rest))]); err != nil {
 			return err
 		}
 	}
 }
 
-// writeIDs writes the nodes that begin at ids (ascending), whose bytes
-// are bufs, one pwritev per run of contiguous pages. It touches nothing
-// but the file, so several goroutines may call it on different ids
-// (writeShare).
-func (a *txAlloc) writeIDs(ids []page.ID, bufs [][]byte) error {
+// writeIDs writes nodes (in page order), one pwritev per run of
+// contiguous pages. It touches nothing but the file, so several
+// goroutines may call it on different nodes (writeShare).
+func (a *txAlloc) writeIDs(nodes []idBuf) error {
 	db := a.tx.db
 	ps := int64(db.pageSize)
 	var iov [][]byte
@@ -984,8 +975,8 @@ func (a *txAlloc) writeIDs(ids []page.ID, bufs [][]byte) error {
 		iov = iov[:0]
 		return err
 	}
-	for i, id := range ids {
-		b := bufs[i]
+	for _, nd := range nodes {
+		id, b := nd.id, nd.buf
 		if len(iov) > 0 && id != next {
 			if err := flush(); err != nil {
 				return err

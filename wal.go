@@ -279,18 +279,18 @@ func (w *wal) useLog(a *txAlloc) bool {
 // checksums. When the log is full it is checkpointed first.
 func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	w := db.wal
-	ids, bufs := a.sortedNodes()
+	nodes := a.sortedNodes()
 	// A node's image goes without its zero tail (replay restores it):
 	// nodes are cleared past their data, so a node whose end Seal gave
 	// is cut there, and only one whose end is not known is looked at
 	// (a root or a bucket's leaf holding a few entries is mostly zeros).
 	// Reading each node's last bytes again to trim a last value's own
 	// zeros cost a cache miss per node, 4% of a random load's commit.
-	iov := make([][]byte, 1, len(ids)+1) // the header goes first
-	ents := make([]walEntry, len(ids))
+	iov := make([][]byte, 1, len(nodes)+1) // the header goes first
+	ents := make([]walEntry, len(nodes))
 	var n int64
-	for i, id := range ids {
-		b, s := bufs[i], a.fresh[id]
+	for i, nd := range nodes {
+		b, s := nd.buf, a.fresh[nd.id]
 		ents[i] = walEntry{pages: uint32(len(b) / db.pageSize), sum: s.sum}
 		if u := int(s.used); u > 0 && u <= len(b) {
 			b = b[:u]
@@ -300,7 +300,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		iov = append(iov, b)
 		n += int64(len(b))
 	}
-	hl := recFixed + len(ids)*recNodeSize + 8
+	hl := recFixed + len(nodes)*recNodeSize + 8
 	if w.off+int64(hl)+n > w.size {
 		// Full. A generation of large commits doubles the log (see
 		// walGrowth); restart puts it back to base after small ones.
@@ -315,15 +315,15 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	le := binary.LittleEndian
 	h := make([]byte, hl)
 	le.PutUint32(h[0:], recMagic)
-	le.PutUint32(h[4:], uint32(len(ids)))
+	le.PutUint32(h[4:], uint32(len(nodes)))
 	le.PutUint64(h[8:], w.salt)
 	le.PutUint64(h[16:], uint64(txid))
 	le.PutUint64(h[24:], uint64(hl)+uint64(n))
 	copy(h[32:], metaBuf)
 	p := recFixed
 	iov[0] = h
-	for i, id := range ids {
-		le.PutUint64(h[p:], uint64(id))
+	for i, nd := range nodes {
+		le.PutUint64(h[p:], uint64(nd.id))
 		le.PutUint32(h[p+8:], ents[i].pages)
 		le.PutUint32(h[p+12:], uint32(len(iov[i+1])))
 		le.PutUint64(h[p+16:], ents[i].sum)
