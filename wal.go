@@ -476,15 +476,11 @@ func (w *wal) fill(end int64) error {
 	if end <= w.filled {
 		return nil
 	}
-	if w.direct != nil {
-		err := w.direct.zero(w.filled, end)
-		if err != errDirectUnsupported {
-			if err == nil {
-				w.filled = end
-			}
-			return err
+	if ok, err := w.viaDirect(func(d *logDirect) error { return d.zero(w.filled, end) }); ok {
+		if err == nil {
+			w.filled = end
 		}
-		w.dropDirect()
+		return err
 	}
 	zero := make([]byte, min(end-w.filled, fillStep))
 	for w.filled < end {
@@ -599,14 +595,25 @@ func (db *DB) closeWAL() {
 
 // write writes a record of n bytes, iov, at w.off.
 func (w *wal) write(iov [][]byte, n int64) error {
-	if w.direct != nil {
-		err := w.direct.write(iov, w.off, n)
-		if err != errDirectUnsupported {
-			return err
-		}
-		w.dropDirect()
+	if ok, err := w.viaDirect(func(d *logDirect) error { return d.write(iov, w.off, n) }); ok {
+		return err
 	}
 	return pwritev(w.f, iov, w.off)
+}
+
+// viaDirect runs op on the log's direct handle. ok is false when the
+// caller must write through the page cache instead: there is no handle,
+// or the file system refused a direct write (the handle is then dropped
+// for good, and op's part is written again in full by the caller).
+func (w *wal) viaDirect(op func(*logDirect) error) (ok bool, err error) {
+	if w.direct == nil {
+		return false, nil
+	}
+	if err := op(w.direct); err != errDirectUnsupported {
+		return true, err
+	}
+	w.dropDirect()
+	return false, nil
 }
 
 // dropDirect goes back to writing through the page cache (the file
