@@ -2,8 +2,6 @@ package mapkv
 
 import (
 	"bytes"
-	"cmp"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -164,56 +162,6 @@ func (p *pendingSet) sort() {
 		p.log[i].seq = uint32(i)
 	}
 	p.sorted = true
-}
-
-// sortKey is a change's place in sortChanges: the first eight bytes of
-// its key, big-endian and zero-padded, and its index in the log.
-type sortKey struct {
-	prefix uint64
-	i      uint32
-}
-
-// sortChanges sorts log by key, then by arrival (seq). It sorts small
-// keys that carry their keys' first bytes, then moves the changes: sorting
-// the changes themselves compared keys through pointers into memory all
-// over the heap, and moved 56-byte structs: 1.6 ms against 0.8 ms for
-// 10,000 random 16-byte keys (a load's commit).
-func sortChanges(log []change) {
-	keys := make([]sortKey, len(log))
-	for i, c := range log {
-		var b [8]byte
-		copy(b[:], c.key)
-		keys[i] = sortKey{prefix: binary.BigEndian.Uint64(b[:]), i: uint32(i)}
-	}
-	slices.SortFunc(keys, func(a, b sortKey) int {
-		if a.prefix != b.prefix {
-			return cmp.Compare(a.prefix, b.prefix)
-		}
-		ca, cb := &log[a.i], &log[b.i]
-		if c := bytes.Compare(ca.key, cb.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(ca.seq, cb.seq)
-	})
-	// Put log[keys[j].i] at j for every j, in place, one cycle of the
-	// permutation at a time.
-	const placed = math.MaxUint32
-	for j := range keys {
-		if keys[j].i == placed {
-			continue
-		}
-		first := log[j]
-		for k := j; ; {
-			from := keys[k].i
-			keys[k].i = placed
-			if int(from) == j {
-				log[k] = first
-				break
-			}
-			log[k] = log[from]
-			k = int(from)
-		}
-	}
 }
 
 // toTree moves the set to a B-tree.

@@ -1,7 +1,6 @@
 package mapkv
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -1254,57 +1253,4 @@ func (tx *Tx) writeFreelist(a *txAlloc, txid page.TxID) (page.ID, error) {
 	fl.chunks = index
 	fl.clean()
 	return idxID, nil
-}
-
-// idBuf is a node of the commit: its first page and its bytes.
-type idBuf struct {
-	id  page.ID
-	buf []byte
-}
-
-// sortNodes sorts ns by page: a radix sort, a byte of the IDs at a time
-// over the bytes in which they differ (two passes for a file of up to
-// 65,536 pages, three up to 64 GiB of 4 KiB pages). A 10,000-key random
-// commit sorts about 7,500 scattered nodes on its serial path: 26 µs
-// against slices.Sort's 297 µs for their IDs alone (a benchmark of 7,500
-// IDs below 55,000, 2026-12-05). Sorted once for all instead of twice, a
-// 1M-key load's commits spend about 25 ms sorting and counting runs
-// instead of about 100 ms (timers in the /tmp harness). Small sets keep
-// slices.SortFunc.
-func sortNodes(ns []idBuf) {
-	if len(ns) < 256 {
-		slices.SortFunc(ns, func(a, b idBuf) int { return cmp.Compare(a.id, b.id) })
-		return
-	}
-	var or, and page.ID = 0, ^page.ID(0)
-	for _, n := range ns {
-		or |= n.id
-		and &= n.id
-	}
-	diff := or &^ and // the bits that differ somewhere
-	tmp := make([]idBuf, len(ns))
-	src, dst := ns, tmp
-	for shift := uint(0); shift < 64 && diff>>shift != 0; shift += 8 {
-		if (diff>>shift)&0xff == 0 {
-			continue
-		}
-		var count [256]int
-		for _, n := range src {
-			count[(n.id>>shift)&0xff]++
-		}
-		pos := 0
-		for b, c := range count {
-			count[b] = pos
-			pos += c
-		}
-		for _, n := range src {
-			b := (n.id >> shift) & 0xff
-			dst[count[b]] = n
-			count[b]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &ns[0] {
-		copy(ns, src)
-	}
 }
