@@ -129,3 +129,11 @@ func SetLogBuffered(on bool) (restore func()) {
 	logBuffered = on
 	return func() { logBuffered = old }
 }
+
+// PreparedReleasesForTest returns how many transactions began with a free
+// set built ahead (freelist.prepare).
+func PreparedReleasesForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.free.prepUsed
+}

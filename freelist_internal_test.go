@@ -11,9 +11,12 @@ import (
 // TestFreelistRelease checks release against a set of pages: after
 // random frees (pending under random txids), releases and allocations,
 // the free set holds exactly the pages expected, in coalesced runs, and
-// counts them right. Both ways of releasing run: run by run into a large
-// set, and the rebuild when the runs released outnumber the set's.
+// counts them right. All three ways of releasing run: run by run into a
+// large set, the rebuild when the runs released outnumber the set's, and
+// a set built ahead (prepare), whether something changed the list before
+// the release or not.
 func TestFreelistRelease(t *testing.T) {
+	prepared := 0
 	for seed := range uint64(40) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		f := newFreelist(4096)
@@ -21,7 +24,7 @@ func TestFreelistRelease(t *testing.T) {
 		state := make([]byte, pages) // 0 used, 1 free, 2 pending
 		pendTx := make([]page.TxID, pages)
 		for range 200 {
-			switch r.IntN(3) {
+			switch r.IntN(4) {
 			case 0: // free some used runs under a txid
 				tx := page.TxID(1 + r.IntN(10))
 				for range r.IntN(300) {
@@ -44,6 +47,35 @@ func TestFreelistRelease(t *testing.T) {
 				}
 			case 1: // release up to a txid
 				upTo := page.TxID(r.IntN(11))
+				f.release(upTo)
+				for p := range state {
+					if state[p] == 2 && pendTx[p] <= upTo {
+						state[p] = 1
+					}
+				}
+			case 3: // release all but one txid's pages, prepare that one's
+				upTo := page.TxID(r.IntN(10))
+				f.release(upTo)
+				for p := range state {
+					if state[p] == 2 && pendTx[p] <= upTo {
+						state[p] = 1
+					}
+				}
+				f.prepare(upTo + 1)
+				if f.prep == nil {
+					break
+				}
+				if r.IntN(2) == 0 { // a change in between: prep is stale
+					n := uint64(1 + r.IntN(3))
+					if id, ok := f.alloc(n); ok {
+						for p := id; p < id+page.ID(n); p++ {
+							state[p] = 0
+						}
+					}
+				} else {
+					prepared++
+				}
+				upTo++
 				f.release(upTo)
 				for p := range state {
 					if state[p] == 2 && pendTx[p] <= upTo {
@@ -90,5 +122,8 @@ func TestFreelistRelease(t *testing.T) {
 				t.Fatalf("seed %d: nfree %d, want %d", seed, f.nfree, nfree)
 			}
 		}
+	}
+	if prepared < 50 {
+		t.Fatalf("a prepared set was released unchanged %d times: the test no longer covers it", prepared)
 	}
 }

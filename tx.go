@@ -363,7 +363,17 @@ func (tx *Tx) commit() error {
 		buf := make([]byte, page.MetaSize)
 		page.PutMeta(buf, page.ID(slot), &meta)
 		if a.written >= overlapBytes {
-			if err := a.writeBeside(func() error { return db.walAppend(a, buf, txid) }); err != nil {
+			// Once the record is flushed, the committing goroutine
+			// builds the free set the next transaction will start from
+			// (freelist.prepare) while the data file's writes finish.
+			logThenPrepare := func() error {
+				if err := db.walAppend(a, buf, txid); err != nil {
+					return err
+				}
+				db.free.prepare(txid)
+				return nil
+			}
+			if err := a.writeBeside(logThenPrepare); err != nil {
 				return err
 			}
 		} else {

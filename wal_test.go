@@ -781,3 +781,89 @@ func TestLogRestartCut(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestPreparedFreeSet: a large logged commit builds the free set the next
+// transaction starts from while its data writes finish (freelist.prepare).
+// Large scattered commits follow each other, some with a reader open
+// across two of them (whose pages the set prepared by the first must then
+// not free), one with a small commit after it (which changes the free
+// list). Every
+// value is the last one written, after each commit and after a reopen,
+// and the prepared set was taken.
+func TestPreparedFreeSet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pf.db")
+	opts := &mapkv.Options{PageSize: 1024}
+	db, err := mapkv.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := scatter(t, db)
+	want := make([]int, 40000) // the step of the last commit to write each key
+	for i := range want {
+		want[i] = 1
+		if i%24 == 0 {
+			want[i] = 24
+		}
+	}
+	check := func(db *mapkv.DB, when string) {
+		t.Helper()
+		if err := db.View(func(tx *mapkv.Tx) error {
+			b := tx.Bucket([]byte("b"))
+			for i, step := range want {
+				got := b.Get([]byte(fmt.Sprintf("%08d", i)))
+				if w := fmt.Sprintf("%060d", step); string(got) != w {
+					return fmt.Errorf("%s: key %08d is %q, want %q", when, i, got, w)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reader *mapkv.Tx
+	var before []int
+	for i, step := range []int{12, 13, 11, 14, 12, 13, 11, 12, 13, 14} {
+		if i == 1 || i == 6 { // a reader across this commit and the next
+			if reader, err = db.Begin(false); err != nil {
+				t.Fatal(err)
+			}
+			before = slices.Clone(want)
+		}
+		if err := put(18000, step); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+		for k := 0; k < 18000; k += step {
+			want[k] = step
+		}
+		if i == 3 {
+			if err := put(100, 7); err != nil {
+				t.Fatal(err)
+			}
+			for k := 0; k < 100; k += 7 {
+				want[k] = 7
+			}
+		}
+		check(db, fmt.Sprintf("after commit %d", i))
+		if reader != nil && (i == 2 || i == 7) {
+			b := reader.Bucket([]byte("b"))
+			for k := 0; k < 18000; k++ {
+				if got, w := b.Get([]byte(fmt.Sprintf("%08d", k))), fmt.Sprintf("%060d", before[k]); string(got) != w {
+					t.Fatalf("commit %d: the reader begun two commits before reads %q at %08d, want %q", i, got, k, w)
+				}
+			}
+			reader.Rollback()
+			reader = nil
+		}
+	}
+	if n := mapkv.PreparedReleasesForTest(db); n < 3 {
+		t.Fatalf("%d transactions began with a prepared free set, want at least 3", n)
+	}
+	mustCheck(t, db)
+	db.Close()
+	if db, err = mapkv.Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db, "reopened")
+	mustCheck(t, db)
+}
