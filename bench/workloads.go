@@ -224,6 +224,9 @@ func runGetRandom(r *runner, d engineDef) error {
 	probe := r.data.probeKeys
 	var single time.Duration
 	var allocs uint64
+	if err := warm(f.dir); err != nil {
+		return err
+	}
 	err = withEngine(d, f.dir, func(e Engine) error {
 		runtime.GC()
 		var before, after runtime.MemStats
@@ -244,6 +247,9 @@ func runGetRandom(r *runner, d engineDef) error {
 
 	procs := runtime.GOMAXPROCS(0)
 	var parallel time.Duration
+	if err := warm(f.dir); err != nil {
+		return err
+	}
 	err = withEngine(d, f.dir, func(e Engine) error {
 		runtime.GC()
 		var wg sync.WaitGroup
@@ -293,6 +299,9 @@ func runScan(r *runner, d engineDef) error {
 		}
 		var took time.Duration
 		var count int
+		if err := warm(f.dir); err != nil {
+			return err
+		}
 		err = withEngine(d, f.dir, func(e Engine) error {
 			runtime.GC()
 			start := time.Now()
@@ -325,6 +334,9 @@ func runScan(r *runner, d engineDef) error {
 func runSnapshot(r *runner, d engineDef) error {
 	f, err := r.fixture(d, fxRandom)
 	if err != nil {
+		return err
+	}
+	if err := warm(f.dir); err != nil {
 		return err
 	}
 	return withEngine(d, f.dir, func(e Engine) error {
@@ -375,6 +387,9 @@ func bareSendfile(r *runner) error {
 	r.res.Baselines["snapshot"] = "sendfile(2) of " + src.name + "'s data file: io.Copy from *os.File in io.LimitedReader to *net.TCPConn"
 	f, err := r.fixture(*src, fxRandom)
 	if err != nil {
+		return err
+	}
+	if err := warm(f.dir); err != nil {
 		return err
 	}
 	return r.streams("bare", sendFile(filepath.Join(f.dir, src.file)))
