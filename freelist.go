@@ -357,19 +357,8 @@ func mergeRuns(a, b []page.Run) []page.Run {
 	return out
 }
 
-// sortRuns sorts runs by start.
-func sortRuns(rs []page.Run) {
-	if len(rs) < radixMin {
-		slices.SortFunc(rs, runCmp)
-		return
-	}
-	keys := make([]sortKey, len(rs))
-	for i, r := range rs {
-		keys[i] = sortKey{prefix: uint64(r.Start), i: uint32(i)}
-	}
-	radixSort(keys)
-	permute(rs, keys)
-}
+// sortRuns sorts runs (disjoint) by start.
+func sortRuns(rs []page.Run) { sortBy(rs, func(r page.Run) uint64 { return uint64(r.Start) }) }
 
 // coalesce merges the touching runs of rs, sorted by start, in place.
 func coalesce(rs []page.Run) []page.Run {

@@ -145,15 +145,20 @@ type idBuf struct {
 // 50-90 µs for a radix sort moving the nodes themselves at each pass
 // (which sortChanges cannot use: its keys need their tie-break), on
 // 2026-12-05.
-func sortNodes(ns []idBuf) {
-	if len(ns) < radixMin {
-		slices.SortFunc(ns, func(a, b idBuf) int { return cmp.Compare(a.id, b.id) })
+func sortNodes(ns []idBuf) { sortBy(ns, func(n idBuf) uint64 { return uint64(n.id) }) }
+
+// sortBy sorts s by key, which no two items share: a radix sort of their
+// keys and indexes, then a move into place, or slices.SortFunc when s is
+// short.
+func sortBy[T any](s []T, key func(T) uint64) {
+	if len(s) < radixMin {
+		slices.SortFunc(s, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 		return
 	}
-	keys := make([]sortKey, len(ns))
-	for i, n := range ns {
-		keys[i] = sortKey{prefix: uint64(n.id), i: uint32(i)}
+	keys := make([]sortKey, len(s))
+	for i, x := range s {
+		keys[i] = sortKey{prefix: key(x), i: uint32(i)}
 	}
 	radixSort(keys)
-	permute(ns, keys)
+	permute(s, keys)
 }
