@@ -10,10 +10,11 @@ import (
 	"github.com/mapkv/mapkv/page"
 )
 
-// The commit path sorts twice on its serial path: a bucket's changes by
-// key (sortChanges) and the commit's nodes by page (sortNodes). Both sort
-// small keys that stand for the items, a radix sort when there are many,
-// and then move the items into place once.
+// Three sorts lie on a commit's serial path: a bucket's changes by key
+// (sortChanges), the commit's nodes by page (sortNodes) and the pages
+// released to the free set by start (sortRuns, in freelist.go). Each sorts
+// small keys that stand for the items, by a radix sort when there are
+// many, and then moves the items into place once.
 
 // sortKey stands for an item in a sort: a uint64 that orders it (a page
 // ID, or the first eight bytes of a key) and its index.
