@@ -323,21 +323,8 @@ func (f *freelist) prepare(t page.TxID) {
 	}
 	rs := slices.Clone(f.pending[t])
 	sortRuns(rs)
-	rs = coalesce(rs)
-	all := make([]page.Run, 0, f.free.Len())
-	f.free.Ascend(func(r page.Run) bool {
-		all = append(all, r)
-		return true
-	})
-	all = coalesce(mergeRuns(all, rs))
-	p := &prepared{ver: f.ver, t: t, free: gbtree.NewG(freeDegree, runLess)}
-	for _, r := range all {
-		p.free.ReplaceOrInsert(r)
-	}
-	for _, r := range rs {
-		p.n += r.Len
-	}
-	f.prep = p
+	free, n := f.union(coalesce(rs))
+	f.prep = &prepared{ver: f.ver, t: t, free: free, n: n}
 }
 
 // mergeRuns returns the runs of a and b (each sorted by start, disjoint)
@@ -374,10 +361,18 @@ func coalesce(rs []page.Run) []page.Run {
 }
 
 // rebuild replaces the free set by its union with rs (sorted, coalesced,
-// disjoint from it), built in ascending order.
+// disjoint from it).
 func (f *freelist) rebuild(rs []page.Run) {
 	f.ver++
-	var all []page.Run
+	free, n := f.union(rs)
+	f.free, f.nfree = free, f.nfree+n
+}
+
+// union returns a new free set holding the free set's runs and rs
+// (sorted, coalesced, disjoint from it), built in ascending order, and
+// how many pages rs holds.
+func (f *freelist) union(rs []page.Run) (*gbtree.BTreeG[page.Run], uint64) {
+	all := rs
 	if n := f.free.Len(); n > 0 {
 		all = make([]page.Run, 0, n)
 		f.free.Ascend(func(r page.Run) bool {
@@ -385,16 +380,16 @@ func (f *freelist) rebuild(rs []page.Run) {
 			return true
 		})
 		all = coalesce(mergeRuns(all, rs))
-	} else {
-		all = rs
 	}
-	f.free.Clear(false)
+	t := gbtree.NewG(freeDegree, runLess)
 	for _, r := range all {
-		f.free.ReplaceOrInsert(r)
+		t.ReplaceOrInsert(r)
 	}
+	var pages uint64
 	for _, r := range rs {
-		f.nfree += r.Len
+		pages += r.Len
 	}
+	return t, pages
 }
 
 // addPending records pages replaced by transaction t.
