@@ -58,6 +58,7 @@ type Writer struct {
 	Parallel int
 
 	scratch
+	inPlace int // leaves insertInPlace built (for tests)
 	// appending: every mutation of this Apply sorts after the tree's last
 	// key (a load in key order). Nodes are filled to capacity along the
 	// right edge, without spreading over or merging with neighbours.
@@ -472,6 +473,9 @@ func before(muts []Mutation, key []byte) int {
 // applyLeaf merges muts into leaf n at id and appends its replacements to
 // dst (see applyNode for spread).
 func (w *Writer) applyLeaf(id page.ID, n []byte, muts []Mutation, dst []child, spread bool) ([]child, error) {
+	if out, ok, err := w.insertInPlace(id, n, muts, dst); ok {
+		return out, err
+	}
 	es, err := w.mergeLeaf(n, muts)
 	if err != nil {
 		return nil, err
@@ -531,6 +535,106 @@ func (w *Writer) applyLeaf(id page.ID, n []byte, muts []Mutation, dst []child, s
 	}
 	w.freeNode(id, n)
 	return dst, nil
+}
+
+// copyLeaves turns off insertInPlace (tests compare the nodes built both
+// ways).
+var copyLeaves = false
+
+// insertInPlace is applyLeaf's path for the common change to a leaf:
+// values put under keys inside its range (from its first key to its last),
+// none of which replaces a bucket or an overflow value or moves out to
+// an overflow node, into a leaf that LeafWriter laid out (page.LeafPacked)
+// and that still fits one page with the same common prefix. It builds the
+// node packGroups would build, byte for byte, copying the runs of
+// elements between the changes whole instead of decoding, sizing and
+// adding each (on a random load of 10,000-key commits, most leaves take
+// one or two keys). On the /tmp harness (1M random keys, 10,000 a
+// commit) the load's user CPU went from 2.01-2.02 s to 1.81-1.88 s
+// (unsynced, three pairs) and the synced load from 367k to 379k keys/s
+// (medians of ten alternating pairs, nine won). ok is false, and nothing
+// is built, if the change is not of that kind: applyLeaf then merges the
+// slow way.
+func (w *Writer) insertInPlace(id page.ID, n []byte, muts []Mutation, dst []child) (_ []child, ok bool, err error) {
+	ps := w.T.PageSize
+	if copyLeaves || len(n) != ps || len(muts) == 0 {
+		return nil, false, nil
+	}
+	end, packed := page.LeafPacked(n)
+	if !packed {
+		return nil, false, nil
+	}
+	cnt := page.Count(n)
+	first, _ := page.LeafKey(n, 0)
+	last, _ := page.LeafKey(n, cnt-1)
+	if bytes.Compare(muts[0].Key, first) < 0 || bytes.Compare(muts[len(muts)-1].Key, last) > 0 {
+		return nil, false, nil // the node's range, and so its common prefix, would change
+	}
+	cpl := page.Cpl(n)
+	eb := page.ElemBase(n)
+	data := eb + cnt*page.LeafElementSize
+	// The entries' sizes, as sizeOf adds them: what mergeLeaf's entries
+	// would add up to once the changes are in.
+	total := cnt*(4+page.LeafElementSize) + end - data
+	at := w.sizeBuf(len(muts)) // where each change goes among n's elements; -1-i: replaces i
+	count := cnt
+	for k := range muts {
+		m := &muts[k]
+		size := page.LeafEntrySize(m.Key, m.Value)
+		if m.Delete || m.Flags != 0 || m.OverBucket || len(m.Value) > page.RefSize && size > w.capacity()/2 {
+			return nil, false, nil
+		}
+		i, eq, ok := page.SearchLeaf(n, m.Key)
+		if !ok {
+			return nil, false, nil
+		}
+		if eq {
+			f, okey, oval, ok := page.LeafElem(n, i)
+			if !ok || f != 0 {
+				return nil, false, nil
+			}
+			total -= page.LeafEntrySize(okey, oval)
+			at[k] = -1 - i
+		} else {
+			count++
+			at[k] = i
+		}
+		total += size
+	}
+	if total > w.capacity() || count > page.MaxCount {
+		return nil, false, nil // it splits
+	}
+	used := page.HeaderSize + page.PrefixArea(0) + total
+	if page.CommonLen(first, last, min((ps-used)&^7, page.MaxCpl)) != cpl {
+		return nil, false, nil // layout would choose another common prefix
+	}
+	nid, buf, err := w.A.Alloc(1)
+	if err != nil {
+		return nil, true, err
+	}
+	page.PutHeader(buf, nid, w.TxID, page.TypeLeaf, 0, count)
+	lw := page.NewLeafWriter(buf, count, first[:cpl])
+	from := 0
+	for k := range muts {
+		i := at[k]
+		if i < 0 {
+			i = -1 - i
+		}
+		lw.CopyFrom(n, from, i)
+		lw.Add(0, muts[k].Key, muts[k].Value)
+		from = i
+		if at[k] < 0 {
+			from++
+		}
+	}
+	lw.CopyFrom(n, from, cnt)
+	clear(buf[lw.Used():])
+	used += page.PrefixArea(cpl) - page.PrefixArea(0) // as layout counts it
+	w.A.Seal(nid, buf, used)
+	sep, _ := page.LeafKey(buf, 0)
+	w.freeNode(id, n)
+	w.inPlace++
+	return append(dst, child{key: sep, id: nid, birth: w.TxID, size: used, fresh: true}), true, nil
 }
 
 // appendLeaf appends the entries of leaf n to es, checking their order.
@@ -914,7 +1018,7 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 		for _, e := range group {
 			lw.Add(e.flags, e.key, e.val)
 		}
-		clear(buf[used:])
+		clear(buf[lw.Used():]) // used (layout's) may count padding the prefix array did not need
 		w.A.Seal(id, buf, used)
 		sep, _ := page.LeafKey(buf, 0)
 		if g[0] > 0 {

@@ -352,6 +352,7 @@ func FuzzTree(f *testing.F) {
 		var newBirth page.TxID
 		var err error
 		newRoot, newBirth, err = w.Apply(root, birth, muts)
+		sameWithoutInPlace(t, data, root, birth, muts, tr, newRoot, err)
 		if !valid {
 			if err == nil {
 				walk(tr, newRoot)
@@ -393,6 +394,24 @@ func FuzzTree(f *testing.F) {
 			t.Fatalf("FreeTree freed pages %v twice", fa.double)
 		}
 	})
+}
+
+// sameWithoutInPlace applies muts again to the image of data, without
+// Writer.insertInPlace, and fails t unless that ends as the Apply that
+// made tr, root and err did: the same error, or the same root and bytes.
+func sameWithoutInPlace(t *testing.T, data []byte, root page.ID, birth page.TxID, muts []Mutation, tr *Tree, newRoot page.ID, err error) {
+	t.Helper()
+	ct, _, _ := fuzzImage(data)
+	ca := &fuzzAlloc{t: ct, next: page.ID(ct.PgCount), limit: page.ID(ct.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
+	copyLeaves = true
+	cRoot, _, cErr := (&Writer{T: ct, A: ca, TxID: birth + 1}).Apply(root, birth, muts)
+	copyLeaves = false
+	if (err == nil) != (cErr == nil) || err != nil && err.Error() != cErr.Error() {
+		t.Fatalf("Apply: %v; without insertInPlace: %v", err, cErr)
+	}
+	if err == nil && (cRoot != newRoot || ct.PgCount != tr.PgCount || !bytes.Equal(ct.Data, tr.Data)) {
+		t.Fatalf("Apply built root %d in %d pages; without insertInPlace root %d in %d pages (or other bytes)", newRoot, tr.PgCount, cRoot, ct.PgCount)
+	}
 }
 
 // TestApplyDamagedLeafOrder rewrites a leaf whose keys are out of order

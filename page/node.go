@@ -437,6 +437,76 @@ func (w *LeafWriter) Add(flags uint16, key, value []byte) {
 // Used returns the bytes written so far, header included.
 func (w *LeafWriter) Used() int { return w.data }
 
+// CopyFrom appends elements [i, j) of leaf src: the bytes Add would write
+// for them, moved a run at a time (their prefixes, their elements with
+// the key positions moved by one amount, and their keys and values in one
+// copy). src must have passed LeafPacked, and its common prefix must be
+// the writer's.
+func (w *LeafWriter) CopyFrom(src []byte, i, j int) {
+	if i >= j {
+		return
+	}
+	spb := prefixBase(src)
+	copy(w.node[w.pb+4*w.n:], src[spb+4*i:spb+4*j])
+	seb := elemBase(src)
+	first := int(le.Uint32(src[seb+i*LeafElementSize+leafPos:]))
+	last := seb + (j-1)*LeafElementSize
+	end := int(le.Uint32(src[last+leafPos:])) + int(le.Uint16(src[last+leafKSize:])) + int(le.Uint32(src[last+leafVSize:]))
+	e := w.eb + w.n*LeafElementSize
+	es := copy(w.node[e:], src[seb+i*LeafElementSize:seb+j*LeafElementSize])
+	shift := uint32(w.data - first) // modulo 2^32: positions may move down
+	for p := e; p < e+es; p += LeafElementSize {
+		le.PutUint32(w.node[p+leafPos:], le.Uint32(w.node[p+leafPos:])+shift)
+	}
+	w.data += copy(w.node[w.data:], src[first:end])
+	w.n += j - i
+}
+
+// LeafPacked reports whether leaf node, which passed CheckNode, is laid
+// out as LeafWriter lays a leaf out, its keys in order: each element's key
+// and value follow the previous one's, from the end of the element array
+// on, inside the node; each key begins with the common prefix and its
+// prefix is in the array; flagged values are references; every key sorts
+// after the one before. Then runs of its
+// elements may be copied whole (LeafWriter.CopyFrom) and the copy is the
+// node Add would build. end is where the last value ends.
+func LeafPacked(node []byte) (end int, ok bool) {
+	cnt := Count(node)
+	cpl := Cpl(node)
+	cp := CommonPrefix(node)
+	pb := prefixBase(node)
+	eb := elemBase(node)
+	at := eb + cnt*LeafElementSize
+	var prev []byte
+	var pprev uint32
+	for i := 0; i < cnt; i++ {
+		e := eb + i*LeafElementSize
+		pos := int(le.Uint32(node[e+leafPos:]))
+		ks := int(le.Uint16(node[e+leafKSize:]))
+		vs := int(le.Uint32(node[e+leafVSize:]))
+		if pos != at || vs > len(node) || at+ks+vs > len(node) {
+			return 0, false
+		}
+		if le.Uint16(node[e+leafFlags:])&(FlagBucket|FlagOverflow) != 0 && vs != RefSize {
+			return 0, false
+		}
+		key := node[pos : pos+ks]
+		if ks < cpl || !bytes.Equal(key[:cpl], cp) {
+			return 0, false
+		}
+		p := KeyPrefix(key, cpl)
+		if p != prefixAt(node, pb, i) {
+			return 0, false
+		}
+		if i > 0 && (p < pprev || p == pprev && bytes.Compare(prev, key) >= 0) {
+			return 0, false
+		}
+		prev, pprev = key, p
+		at += ks + vs
+	}
+	return at, true
+}
+
 // BranchWriter fills a branch node in place, in key order.
 type BranchWriter struct{ nodeWriter }
 

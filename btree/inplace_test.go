@@ -1,0 +1,183 @@
+package btree
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/mapkv/mapkv/page"
+)
+
+// bumpAlloc hands out pages from the end of its tree's buffer, never
+// reusing one: two trees that start alike and take the same changes end
+// alike, byte for byte.
+type bumpAlloc struct {
+	t     *Tree
+	limit page.ID
+	freed []page.Run // in the order Free was called
+}
+
+var errBumpFull = errors.New("bump: out of pages")
+
+func (a *bumpAlloc) Alloc(n int) (page.ID, []byte, error) {
+	id := page.ID(a.t.PgCount)
+	if uint64(id)+uint64(n) > uint64(a.limit) {
+		return 0, nil, errBumpFull
+	}
+	a.t.PgCount += uint64(n)
+	ps := a.t.PageSize
+	return id, a.t.Data[int(id)*ps : (int(id)+n)*ps], nil
+}
+
+func (a *bumpAlloc) Free(id page.ID, n int) {
+	a.freed = append(a.freed, page.Run{Start: id, Len: uint64(n)})
+}
+
+func (a *bumpAlloc) Seal(_ page.ID, node []byte, _ int) { page.Seal(node) }
+
+// TestInsertInPlaceSameBytes applies the same batches of changes to two
+// trees, one with insertInPlace and one without (copyLeaves), and checks
+// after every batch that the two files are the same bytes, that the two
+// freed the same nodes in the same order, and at the end that the tree
+// holds the model's pairs. The batches mix the changes insertInPlace takes (puts
+// of short values inside a leaf's range, new keys and replaced values)
+// with those it leaves to mergeLeaf (deletes, values that go to overflow
+// nodes, keys past a leaf's range, leaves that split, nodes whose common
+// prefix would change), over keys of random bytes and keys sharing long
+// prefixes.
+func TestInsertInPlaceSameBytes(t *testing.T) {
+	for _, ps := range []int{1024, 4096} {
+		t.Run(fmt.Sprint(ps), func(t *testing.T) {
+			const pages = 12000
+			r := rand.New(rand.NewPCG(uint64(ps), 7))
+			mk := func() (*Tree, *bumpAlloc) {
+				tr := &Tree{Data: make([]byte, pages*ps), PageSize: ps, PgCount: 2}
+				return tr, &bumpAlloc{t: tr, limit: pages}
+			}
+			ta, aa := mk()
+			tb, ab := mk()
+			var root page.ID
+			var birth page.TxID
+			model := map[string]string{}
+			var known []string
+			inPlace, batches := 0, 0
+			for batch := 1; ; batch++ {
+				muts := randomBatch(r, ps, known)
+				wa := &Writer{T: ta, A: aa, TxID: page.TxID(batch)}
+				copyLeaves = true
+				wb := &Writer{T: tb, A: ab, TxID: page.TxID(batch)}
+				rb, bb, errB := wb.Apply(root, birth, muts)
+				copyLeaves = false
+				ra, ba, errA := wa.Apply(root, birth, muts)
+				if errors.Is(errA, errBumpFull) || errors.Is(errB, errBumpFull) {
+					break
+				}
+				if errA != nil || errB != nil {
+					t.Fatalf("batch %d: Apply: %v / without insertInPlace: %v", batch, errA, errB)
+				}
+				inPlace += wa.inPlace
+				if wb.inPlace != 0 {
+					t.Fatalf("copyLeaves did not turn insertInPlace off")
+				}
+				if !slices.Equal(aa.freed, ab.freed) {
+					t.Fatalf("batch %d: freed %v; without insertInPlace %v", batch, aa.freed, ab.freed)
+				}
+				aa.freed, ab.freed = aa.freed[:0], ab.freed[:0]
+				if ra != rb || ba != bb || ta.PgCount != tb.PgCount {
+					t.Fatalf("batch %d: root %d (birth %d, %d pages) against %d (%d, %d) without insertInPlace", batch, ra, ba, ta.PgCount, rb, bb, tb.PgCount)
+				}
+				if !bytes.Equal(ta.Data[:ta.PgCount*uint64(ps)], tb.Data[:tb.PgCount*uint64(ps)]) {
+					for p := uint64(2); p < ta.PgCount; p++ {
+						a, b := ta.Data[p*uint64(ps):(p+1)*uint64(ps)], tb.Data[p*uint64(ps):(p+1)*uint64(ps)]
+						if !bytes.Equal(a, b) {
+							t.Fatalf("batch %d: page %d differs from the one built without insertInPlace:\n%x\n%x", batch, p, a[:96], b[:96])
+						}
+					}
+				}
+				root, birth = ra, ba
+				for _, m := range muts {
+					if m.Delete {
+						delete(model, string(m.Key))
+					} else {
+						if _, ok := model[string(m.Key)]; !ok {
+							known = append(known, string(m.Key))
+						}
+						model[string(m.Key)] = string(m.Value)
+					}
+				}
+				batches++
+			}
+			if batches < 20 || inPlace < 200 {
+				t.Fatalf("%d batches, %d leaves changed in place: too few to compare", batches, inPlace)
+			}
+			keys, vals, err := walk(ta, root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) != len(model) {
+				t.Fatalf("tree holds %d keys, model %d", len(keys), len(model))
+			}
+			for i, k := range keys {
+				if v, ok := model[string(k)]; !ok || v != string(vals[i]) {
+					t.Fatalf("key %q: value %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
+				}
+			}
+			t.Logf("%d batches, %d leaves changed in place, %d keys", batches, inPlace, len(keys))
+		})
+	}
+}
+
+// randomBatch returns sorted changes, one per key: mostly puts of 16-byte
+// random keys with short values, and some of every other kind.
+func randomBatch(r *rand.Rand, ps int, known []string) []Mutation {
+	byKey := map[string]Mutation{}
+	n := 1 + r.IntN(200)
+	if r.IntN(8) == 0 {
+		n = 1 + r.IntN(4) // a few keys: in place whenever they land inside leaves
+	}
+	for range n {
+		var k []byte
+		switch x := r.IntN(20); {
+		case x < 12 || len(known) == 0:
+			k = make([]byte, 16)
+			for i := range k {
+				k[i] = byte(r.Uint32())
+			}
+		case x < 15:
+			k = []byte(known[r.IntN(len(known))]) // replace or delete
+		case x < 18:
+			// Keys sharing a long prefix: nodes with a common prefix.
+			k = fmt.Appendf(nil, "shared/prefix/%06d", r.IntN(5000))
+			k = k[:len(k)-r.IntN(3)]
+		default:
+			k = make([]byte, 1+r.IntN(3)) // short keys
+			for i := range k {
+				k[i] = byte(r.Uint32())
+			}
+		}
+		m := Mutation{Key: k}
+		switch x := r.IntN(40); {
+		case x == 0:
+			m.Value = bytes.Repeat([]byte{byte(x)}, ps) // an overflow node
+		case x < 3:
+			m.Delete = true
+		case x < 5:
+			m.Value = nil
+		default:
+			m.Value = make([]byte, r.IntN(120))
+			for i := range m.Value {
+				m.Value[i] = byte(r.Uint32())
+			}
+		}
+		byKey[string(k)] = m
+	}
+	out := make([]Mutation, 0, len(byKey))
+	for _, m := range byKey {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Mutation) int { return bytes.Compare(a.Key, b.Key) })
+	return out
+}
