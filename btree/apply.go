@@ -312,6 +312,9 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 	w.spans[depth] = spans // deeper merges use w.spans[depth+1:]
 	appendOnly = true
 	s := 0
+	if len(spans) > 0 {
+		w.prefetchKid(n, spans, 0, lo, hi)
+	}
 	for i := lo; i < hi; i++ {
 		key, _ := page.BranchKey(n, i) // checked above
 		cid, cb := page.BranchChild(n, i)
@@ -322,8 +325,7 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 		sp := spans[s]
 		s++
 		if s < len(spans) {
-			nid, _ := page.BranchChild(n, spans[s].kid)
-			w.T.prefetch(nid)
+			w.prefetchKid(n, spans, s, lo, hi)
 		}
 		if i+1 < cnt {
 			appendOnly = false
@@ -334,6 +336,23 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 		}
 	}
 	return out, appendOnly, nil
+}
+
+// prefetchKid asks the CPU for the node of spans[s]'s child of branch n,
+// which the merge reads next, and for the heads of its unchanged
+// neighbours among children lo..hi-1, whose sizes rebalance reads after.
+func (w *Writer) prefetchKid(n []byte, spans []span, s, lo, hi int) {
+	k := spans[s].kid
+	id, _ := page.BranchChild(n, k)
+	w.T.prefetch(id)
+	if k-1 >= lo && (s == 0 || spans[s-1].kid != k-1) {
+		id, _ := page.BranchChild(n, k-1)
+		w.T.prefetchHead(id)
+	}
+	if k+1 < hi && (s+1 == len(spans) || spans[s+1].kid != k+1) {
+		id, _ := page.BranchChild(n, k+1)
+		w.T.prefetchHead(id)
+	}
 }
 
 // span is a child of a branch being merged and the changes it takes,
