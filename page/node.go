@@ -467,9 +467,9 @@ func (w *LeafWriter) CopyFrom(src []byte, i, j int) {
 // and value follow the previous one's, from the end of the element array
 // on, inside the node; each key begins with the common prefix and its
 // prefix is in the array; flagged values are references; every key sorts
-// after the one before. Then runs of its
-// elements may be copied whole (LeafWriter.CopyFrom) and the copy is the
-// node Add would build. end is where the last value ends.
+// after the one before. Then runs of its elements may be copied whole
+// (LeafWriter.CopyFrom) and the copy is the node Add would build. end is
+// where the last value ends.
 func LeafPacked(node []byte) (end int, ok bool) {
 	cnt := Count(node)
 	cpl := Cpl(node)
