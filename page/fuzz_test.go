@@ -1,10 +1,11 @@
 package page
 
 // FuzzNode hands arbitrary bytes to every decoder of the format: header
-// accessors, CheckNode and the element accessors it guards, references,
-// metas, free-list index and chunk nodes. None may panic or return a
-// slice outside the node, and whatever decodes must encode back to the
-// same value.
+// accessors, CheckNode and the element accessors it guards, LeafPacked and
+// the copy it allows, references, metas, free-list index and chunk nodes.
+// None may panic or return a slice outside the node, whatever decodes must
+// encode back to the same value, and a leaf copied in runs must be the
+// leaf its elements build.
 //
 //	go test -run '^$' -fuzz '^FuzzNode$' -fuzztime 5m ./page
 
@@ -118,6 +119,35 @@ func FuzzNode(f *testing.F) {
 					if e := r.Encode(make([]byte, RefSize)); !bytes.Equal(e, v) {
 						t.Fatalf("reference does not encode back: %x vs %x", e, v)
 					}
+				}
+			}
+		}
+
+		if CheckNode(node, TypeLeaf) == nil {
+			// A leaf LeafPacked accepts copies, in runs, into the leaf
+			// that adding its elements one by one builds.
+			if end, ok := LeafPacked(node); ok {
+				if end > len(node) {
+					t.Fatalf("LeafPacked: data ends at %d, past the node (%d)", end, len(node))
+				}
+				cnt := Count(node)
+				a, b := make([]byte, len(node)), make([]byte, len(node))
+				for _, d := range [][]byte{a, b} {
+					PutHeader(d, PageID(node), Birth(node), TypeLeaf, Overflow(node), cnt)
+				}
+				wa := NewLeafWriter(a, cnt, CommonPrefix(node))
+				wa.CopyFrom(node, 0, cnt/2)
+				wa.CopyFrom(node, cnt/2, cnt)
+				wb := NewLeafWriter(b, cnt, CommonPrefix(node))
+				for i := 0; i < cnt; i++ {
+					f, k, v, ok := LeafElem(node, i)
+					if !ok {
+						t.Fatalf("LeafPacked accepted a leaf whose element %d does not fit", i)
+					}
+					wb.Add(f, k, v)
+				}
+				if wa.Used() != end || !bytes.Equal(a, b) {
+					t.Fatalf("CopyFrom of a packed leaf (end %d, used %d) differs from adding its elements", end, wa.Used())
 				}
 			}
 		}
