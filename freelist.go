@@ -1,7 +1,6 @@
 package mapkv
 
 import (
-	"cmp"
 	"slices"
 
 	gbtree "github.com/google/btree"
@@ -60,9 +59,6 @@ type prepared struct {
 const freeDegree = 16
 
 func runLess(a, b page.Run) bool { return a.Start < b.Start }
-
-// runCmp orders runs by start, as runLess does, for slices.SortFunc.
-func runCmp(a, b page.Run) int { return cmp.Compare(a.Start, b.Start) }
 
 func newFreelist(pageSize int) *freelist {
 	return &freelist{
