@@ -101,16 +101,12 @@ func streamTo(send func(*net.TCPConn) (int64, error)) (int64, time.Duration, err
 // sendfile(2). It is the floor any snapshot mechanism is measured against.
 func sendFile(path string) func(*net.TCPConn) (int64, error) {
 	return func(conn *net.TCPConn) (int64, error) {
-		f, err := os.Open(path)
+		f, size, err := openSized(path)
 		if err != nil {
 			return 0, err
 		}
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return 0, err
-		}
-		return io.Copy(conn, &io.LimitedReader{R: f, N: fi.Size()})
+		return io.Copy(conn, &io.LimitedReader{R: f, N: size})
 	}
 }
 

@@ -234,16 +234,11 @@ const seekData, seekHole = 3, 4
 // LSM's preallocated log is mostly hole: reading it would fill the page
 // cache with zeros), and returns how many bytes it read.
 func warmFile(path string, buf []byte) (int64, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	size := fi.Size()
 	var read int64
 	for off := int64(0); off < size; {
 		data, err := f.Seek(off, seekData)
@@ -268,6 +263,20 @@ func warmFile(path string, buf []byte) (int64, error) {
 		}
 	}
 	return read, nil
+}
+
+// openSized opens the file at path for reading and returns its size.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
 }
 
 // add records one figure of the current repetition.
