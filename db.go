@@ -48,6 +48,9 @@ type DB struct {
 	forkIDs  map[page.ID]sealed
 	forkBufs map[page.ID][]byte
 	splits   int // merges split so far (for tests)
+	// The buffers of the puts that log leaves (txAlloc.puts and
+	// forkAlloc.puts), kept from commit to commit.
+	putsBuf, forkPuts []byte
 
 	fileSize int64
 	free     *freelist
@@ -64,6 +67,9 @@ type DB struct {
 	// earlyCheckpoint's flushes, and checkpoints they spared a flush
 	// (for tests).
 	earlySyncs, earlyCovered int
+	// walPuts counts the nodes logged as puts (see walputs.go; for
+	// tests).
+	walPuts int
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.

@@ -43,6 +43,14 @@ func EarlySyncsForTest(db *DB) (began, covered int) {
 	return db.earlySyncs, db.earlyCovered
 }
 
+// WalPutsForTest returns how many nodes db's log records stored as puts
+// into an earlier node (see walputs.go).
+func WalPutsForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.walPuts
+}
+
 // KicksForTest returns how many times db started the data file's
 // writeback ahead of a checkpoint (see kickWriteback).
 func KicksForTest(db *DB) int {

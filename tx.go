@@ -270,9 +270,10 @@ func (tx *Tx) commit() error {
 	if db.freshIDs == nil {
 		db.freshIDs, db.freshBufs = map[page.ID]sealed{}, map[page.ID][]byte{}
 	}
-	a := &txAlloc{tx: tx, fresh: db.freshIDs, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst}
+	a := &txAlloc{tx: tx, fresh: db.freshIDs, hwm: page.ID(tx.meta.PgCount), noRuns: tx.lowFirst, puts: db.putsBuf[:0]}
 	tx.alloc = a
 	defer clear(a.fresh)
+	defer func() { db.putsBuf = keepScratch(a.puts) }()
 	if !db.opts.WriteMap {
 		a.bufs = db.freshBufs
 		a.streamer = &streamer{}
@@ -579,6 +580,9 @@ type txAlloc struct {
 	streamed map[page.ID]struct{} // nodes in the data file already
 	rest     []idBuf              // order less streamed, once toWrite ran
 	piece    [][]byte             // scratch for writePieces
+	// puts holds the payloads of the nodes that may be logged as puts
+	// (sealed.puts; see walputs.go).
+	puts []byte
 }
 
 func (a *txAlloc) Alloc(n int) (page.ID, []byte, error) {
@@ -654,7 +658,7 @@ func (a *txAlloc) Fork() (btree.Alloc, *btree.Tree) {
 	if db.forkIDs == nil {
 		db.forkIDs, db.forkBufs = map[page.ID]sealed{}, map[page.ID][]byte{}
 	}
-	f := &forkAlloc{a: a, view: a.tx.tree, fresh: db.forkIDs, bufs: db.forkBufs}
+	f := &forkAlloc{a: a, view: a.tx.tree, fresh: db.forkIDs, bufs: db.forkBufs, puts: db.forkPuts[:0]}
 	f.view.Fresh = f.bufs
 	a.forked = true
 	db.splits++
@@ -667,12 +671,21 @@ func (a *txAlloc) Join(fa btree.Alloc) error {
 	a.forked = false
 	a.order, a.rest = nil, nil
 	f.unstash()
+	shift, keep := a.joinPuts(f)
 	for id, s := range f.fresh {
+		if s.puts != 0 {
+			if keep {
+				s.puts += shift
+			} else {
+				s.puts = 0
+			}
+		}
 		a.fresh[id] = s
 		a.bufs[id] = f.bufs[id]
 	}
 	clear(f.fresh)
 	clear(f.bufs)
+	a.tx.db.forkPuts = keepScratch(f.puts)
 	for _, r := range f.freed {
 		a.Free(r.Start, int(r.Len))
 	}
@@ -697,6 +710,7 @@ type forkAlloc struct {
 	fresh map[page.ID]sealed
 	bufs  map[page.ID][]byte
 	freed []page.Run // older nodes let go, freed at Join
+	puts  []byte     // the puts of its nodes, until Join (see txAlloc.puts)
 	// stash[next:] are free pages reserved for one-page nodes, lowest
 	// first, and mem the memory to build them in, a page each (see
 	// forkStash).
@@ -1111,6 +1125,9 @@ func (a *txAlloc) Seal(id page.ID, node []byte, used int) {
 type sealed struct {
 	sum  uint64
 	used uint32
+	// puts, if not 0, is where in the allocator's puts buffer (plus one)
+	// the payload lies that logs the node as puts (see walputs.go).
+	puts uint32
 }
 
 // seal seals node (page.Seal) and returns what the commit keeps of it.

@@ -40,11 +40,13 @@ import (
 // page live in the last logged state was either written by a logged
 // commit (the log has its image) or is older than the checkpoint, and a
 // page is only reused once freed, so nothing since the checkpoint touched
-// it. The format is in page/FORMAT.md.
+// it. A leaf changed in place whose old page an earlier record of the
+// same generation wrote is logged as the puts into that page, which the
+// replay rebuilds it from (walputs.go). The format is in page/FORMAT.md.
 const (
 	walMagic      = 0x4c41574d // "MWAL"
 	recMagic      = 0x4345524d // "MREC"
-	walVersion    = 2          // 2: node images without their zero tails
+	walVersion    = 3          // 2: node images without their zero tails; 3: leaves as puts (walputs.go)
 	walHeaderSize = 64
 	recFixed      = 32 + page.MetaSize // record header before its node list
 	recNodeSize   = 24                 // id, pages, checksum per node
@@ -60,7 +62,11 @@ type wal struct {
 	// large records that fills the log doubles its capacity, one of small
 	// records only puts it back to base (see walGrowth).
 	maxRec int64
-	off    int64 // where the next record goes
+	// lastRec is the size of the last record: what the next is likely
+	// to take (a generation's first record holds its leaves whole, the
+	// later ones mostly as puts; see earlyCheckpoint).
+	lastRec int64
+	off     int64 // where the next record goes
 	// filled is how much of the file has been written (zeros ahead of the
 	// records): a record written there overwrites blocks the file system
 	// has allocated, while a write past it makes the flush journal the
@@ -80,6 +86,10 @@ type wal struct {
 	kicked int        // kickParts of the capacity filled when writeback last started
 	recs   int        // records in this generation
 	early  *earlySync // the checkpoint's flush, begun (see earlyCheckpoint)
+	// logged holds the first page of every node the generation's
+	// records wrote: the pages a later record may log puts into (see
+	// walputs.go).
+	logged pageSet
 	// direct writes records and the zeros ahead of them around the page
 	// cache (nil: through it; see logDirect).
 	direct *logDirect
@@ -184,7 +194,8 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 			w.filled = w.base
 		}
 	}
-	w.maxRec = 0
+	clear(w.logged)
+	w.maxRec, w.lastRec = 0, 0
 	w.off = walHeaderSize
 	w.lastTx = 0
 	w.syncedTx = 0 // the data file is flushed at base: nothing logged since
@@ -288,18 +299,32 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	// zeros cost a cache miss per node, 4% of a random load's commit.
 	iov := make([][]byte, 1, len(nodes)+1) // the header goes first
 	ents := make([]walEntry, len(nodes))
-	var n int64
-	for i, nd := range nodes {
-		b, s := nd.buf, a.fresh[nd.id]
-		ents[i] = walEntry{pages: uint32(len(b) / db.pageSize), sum: s.sum}
-		if u := int(s.used); u > 0 && u <= len(b) {
-			b = b[:u]
-		} else {
-			b = b[:trimZeros(b)]
+	// Nodes built as puts into a page an earlier record of this
+	// generation wrote go as those puts (see walputs.go), unless the
+	// log must start over first: then every node goes whole.
+	build := func(restarted bool) int64 {
+		var n int64
+		iov = iov[:1]
+		for i, nd := range nodes {
+			b, s := nd.buf, a.fresh[nd.id]
+			ents[i] = walEntry{pages: uint32(len(b) / db.pageSize), sum: s.sum}
+			if u := int(s.used); u > 0 && u <= len(b) {
+				b = b[:u]
+			} else {
+				b = b[:trimZeros(b)]
+			}
+			if s.puts != 0 && !restarted {
+				if p := putsAt(a.puts, s.puts); len(p) < len(b) && w.logged.has(putsBase(p)) {
+					b = p
+					ents[i].pages |= entryPuts
+				}
+			}
+			iov = append(iov, b)
+			n += int64(len(b))
 		}
-		iov = append(iov, b)
-		n += int64(len(b))
+		return n
 	}
+	n := build(false)
 	hl := recFixed + len(nodes)*recNodeSize + 8
 	if w.off+int64(hl)+n > w.size {
 		// Full. A generation of large commits doubles the log (see
@@ -311,6 +336,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		if grow {
 			w.size = min(2*w.size, w.limit())
 		}
+		n = build(true)
 	}
 	le := binary.LittleEndian
 	h := make([]byte, hl)
@@ -352,9 +378,16 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		db.failed = err
 		return fmt.Errorf("mapkv: write log %s: %w", w.path, err)
 	}
+	for i, nd := range nodes {
+		w.logged.add(nd.id)
+		if ents[i].pages&entryPuts != 0 {
+			db.walPuts++
+		}
+	}
 	w.recOff, w.prevTx = w.off, w.lastTx
 	w.off += int64(hl) + n
 	w.maxRec = max(w.maxRec, int64(hl)+n)
+	w.lastRec = int64(hl) + n
 	w.lastTx = txid
 	w.recs++
 	return nil
@@ -514,8 +547,8 @@ func (db *DB) checkpoint() error {
 
 // earlyCheckpoint begins the checkpoint's flush of the data file, on
 // another goroutine, once a commit has left a grown log without room for
-// another record as large as its generation's largest: the next commit
-// will checkpoint first, and the flush then overlaps its merge (which
+// another record as large as the last: the next commit will most likely
+// checkpoint first, and the flush then overlaps its merge (which
 // writes nothing to the file) instead of stalling its write. The
 // checkpoint waits for it, and flushes again only if a commit was logged
 // after it began (awaitEarly). On a random 1M-key load of 10,000-key
@@ -523,7 +556,11 @@ func (db *DB) checkpoint() error {
 // checkpoints' flushes took 0.52-0.57 s; begun early, the commits still
 // waited 0.21-0.24 s of it (the flush shares the two vCPUs with the
 // merge), and the load went from 240k to 244k keys/s, medians of twelve
-// alternating runs of which nine were won (/tmp harness).
+// alternating runs of which nine were won (/tmp harness). The room is
+// measured against the last record, not the generation's largest: since
+// leaves go as puts, a generation's first record (its leaves whole) is
+// several times the size of those after it, and measured against it the
+// flush began several commits early and had to be done again.
 //
 // Only grown logs: the generations of small commits have their writeback
 // started along the way instead (kickWriteback), and a flush running
@@ -533,7 +570,7 @@ func (db *DB) checkpoint() error {
 func (db *DB) earlyCheckpoint() {
 	w := db.wal
 	if w == nil || w.early != nil || db.opts.NoSync || db.opts.WriteMap ||
-		w.size == w.base || w.off+w.maxRec <= w.size {
+		w.size == w.base || w.off+w.lastRec <= w.size {
 		return
 	}
 	e := &earlySync{done: make(chan struct{}), tx: w.lastTx}
@@ -647,7 +684,11 @@ type walRecord struct {
 
 type walNode struct {
 	id   page.ID
-	data []byte
+	data []byte // the node, or with puts its payload
+	// puts: data is puts into an earlier node (see walputs.go), and
+	// sum the checksum of the node they build.
+	puts bool
+	sum  uint64
 }
 
 // walLog is what readWAL found: the generation's base txid, the page
@@ -676,9 +717,9 @@ func readWAL(path string) (walLog, error) {
 	if len(b) < walHeaderSize || le.Uint32(b) != walMagic || le.Uint64(b[56:]) != xxhash.Sum64(b[:56]) {
 		return l, nil
 	}
-	if v := le.Uint32(b[4:]); v != walVersion {
+	if v := le.Uint32(b[4:]); v != walVersion && v != 2 { // version 2 is version 3 without puts
 		// A log of another version may hold commits: never skip it.
-		return l, corrupt(path, fmt.Errorf("the log %s has version %d; this mapkv reads version %d (replay it with the mapkv that wrote it)", walPath(path), v, walVersion))
+		return l, corrupt(path, fmt.Errorf("the log %s has version %d; this mapkv reads versions 2 and %d (replay it with the mapkv that wrote it)", walPath(path), v, walVersion))
 	}
 	l.pageSize = int(le.Uint32(b[8:]))
 	l.base = page.TxID(le.Uint64(b[24:]))
@@ -720,8 +761,23 @@ func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
 	for i := range count {
 		e := b[recFixed+i*recNodeSize:]
 		id := page.ID(le.Uint64(e))
-		n := uint64(le.Uint32(e[8:])) * uint64(pageSize)
+		pages := le.Uint32(e[8:])
 		stored := uint64(le.Uint32(e[12:]))
+		if pages&entryPuts != 0 {
+			// Puts into an earlier node: checked here, rebuilt by
+			// the replay.
+			p := data[:min(stored, uint64(len(data)))]
+			if pages != entryPuts|1 || stored > uint64(len(data)) {
+				return r, 0, false
+			}
+			if _, _, ok := decodePuts(p); !ok {
+				return r, 0, false
+			}
+			data = data[stored:]
+			r.nodes = append(r.nodes, walNode{id: id, data: p, puts: true, sum: le.Uint64(e[16:])})
+			continue
+		}
+		n := uint64(pages) * uint64(pageSize)
 		if n == 0 || stored == 0 || stored > n || stored > uint64(len(data)) {
 			return r, 0, false
 		}
@@ -768,11 +824,30 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 	}
 	ps := int64(pageSize)
 	var end int64
+	written := map[page.ID]struct{}{}
+	var node []byte
+	read := func(b []byte, id page.ID) error {
+		if _, err := db.file.ReadAt(b, int64(id)*ps); err != nil {
+			return fmt.Errorf("reading page %d: %w", id, err)
+		}
+		return nil
+	}
 	for _, r := range l.recs {
 		for _, n := range r.nodes {
-			if _, err := db.file.WriteAt(n.data, int64(n.id)*ps); err != nil {
+			data := n.data
+			if n.puts {
+				if node == nil {
+					node = make([]byte, pageSize)
+				}
+				if err := rebuildPuts(node, n.data, n.id, r.txid, n.sum, written, read); err != nil {
+					return 0, corrupt(db.path, fmt.Errorf("the log %s: the record of tx %d: %w", walPath(db.path), r.txid, err))
+				}
+				data = node
+			}
+			if _, err := db.file.WriteAt(data, int64(n.id)*ps); err != nil {
 				return 0, fmt.Errorf("mapkv: replay log: %w", err)
 			}
+			written[n.id] = struct{}{}
 		}
 		if _, err := db.file.WriteAt(r.meta, int64(r.txid%2)*ps); err != nil {
 			return 0, fmt.Errorf("mapkv: replay log: %w", err)

@@ -633,24 +633,28 @@ func TestEarlyCheckpoint(t *testing.T) {
 		db, path, put := open(t)
 		defer db.Close()
 		// About 330 scattered leaves a commit (330 KB): the log grows
-		// to 2 MiB and holds five or six of them.
-		for i := range 16 {
+		// to 2 MiB. A generation's first record holds them whole, the
+		// next ones as puts (about 40 KB), so that it takes a few dozen
+		// commits to fill.
+		i, began, covered := 0, 0, 0
+		for ; i < 400 && (began < 2 || covered == 0); i++ {
 			if err := put(4000, 11+i%3); err != nil {
 				t.Fatal(err)
 			}
+			began, covered = mapkv.EarlySyncsForTest(db)
 		}
-		began, covered := mapkv.EarlySyncsForTest(db)
-		t.Logf("%d flushes begun ahead of a checkpoint, %d used by one", began, covered)
+		t.Logf("%d commits: %d flushes begun ahead of a checkpoint, %d used by one", i, began, covered)
 		if began == 0 || covered == 0 {
 			t.Fatalf("%d flushes begun early, %d used by a checkpoint: want some of each", began, covered)
 		}
-		expect(t, db, 11+15%3)
+		last := 11 + (i-1)%3
+		expect(t, db, last)
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
 		c := relReopen(t, path, nil)
 		defer c.Close()
-		expect(t, c, 11+15%3)
+		expect(t, c, last)
 	})
 
 	t.Run("failed", func(t *testing.T) {
@@ -669,7 +673,7 @@ func TestEarlyCheckpoint(t *testing.T) {
 		}, nil, nil)
 		defer restore()
 		acked := -1
-		for commit = 0; commit < 16; commit++ {
+		for commit = 0; commit < 400; commit++ {
 			if err := put(4000, 11+commit%3); err != nil {
 				if !errors.Is(err, eio) {
 					t.Fatalf("commit %d: %v, want the flush's EIO", commit, err)
@@ -680,7 +684,7 @@ func TestEarlyCheckpoint(t *testing.T) {
 		}
 		switch {
 		case failedIn < 0:
-			t.Fatal("no flush of the data file in 16 commits")
+			t.Fatal("no flush of the data file in 400 commits")
 		case failedIn != acked:
 			t.Fatalf("the flush failed in commit %d, the last acknowledged is %d: want a flush begun early by an acknowledged commit", failedIn, acked)
 		case commit != acked+1:
@@ -866,4 +870,163 @@ func TestPreparedFreeSet(t *testing.T) {
 	defer db.Close()
 	check(db, "reopened")
 	mustCheck(t, db)
+}
+
+// scatteredPuts returns a commit of five new keys, each just after one
+// of the 300 keys relFill("a", 0, 300, ...) put, spread over the leaves:
+// most go into their leaf in place.
+func scatteredPuts(j int) []relOp {
+	op := relOp{kind: relBulkPut, path: []string{"a"}}
+	for c := range 5 {
+		k := (j*7 + c*61) % 300
+		op.keys = append(op.keys, fmt.Sprintf("f%06d-%d", k, j))
+		op.vals = append(op.vals, strings.Repeat("v", 10+j%7))
+	}
+	return []relOp{op}
+}
+
+// TestLogPuts: leaves changed in place, when an earlier record of the
+// log's generation wrote the pages they replace, are logged as puts, and
+// crashed copies replay them to the committed state, across the
+// checkpoints of a small log; a new handle's first commit logs whole
+// nodes (its log starts a generation), the next puts again.
+func TestLogPuts(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	if err := relCommit(db, m, relFill("a", 0, 300, 20)); err != nil {
+		t.Fatal(err)
+	}
+	for j := range 40 {
+		if err := relCommit(db, m, scatteredPuts(j)); err != nil {
+			t.Fatal(err)
+		}
+		if j%8 == 7 {
+			c := relReopen(t, copyFiles(t, path), logOpts())
+			relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
+			c.Close()
+		}
+	}
+	if n := mapkv.WalPutsForTest(db); n < 40 {
+		t.Fatalf("40 commits of scattered puts logged %d nodes as puts, want most of their leaves", n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := relReopen(t, path, logOpts())
+	defer c.Close()
+	if err := relCommit(c, m, scatteredPuts(100)); err != nil {
+		t.Fatal(err)
+	}
+	if n := mapkv.WalPutsForTest(c); n != 0 {
+		t.Fatalf("the first commit of a new log logged %d nodes as puts: no earlier record wrote their pages", n)
+	}
+	if err := relCommit(c, m, scatteredPuts(100)); err != nil { // the same keys again, new values
+		t.Fatal(err)
+	}
+	if n := mapkv.WalPutsForTest(c); n == 0 {
+		t.Fatal("the second commit into the same leaves logged none as puts")
+	}
+	relExpect(t, c, m, "reopened")
+}
+
+// logRecords walks the records of log image lg and calls f with each
+// one's offset, node count and txid.
+func logRecords(lg []byte, f func(off, n int, txid uint64)) {
+	le := binary.LittleEndian
+	for off := 64; off+160 <= len(lg) && le.Uint32(lg[off:]) == 0x4345524d; {
+		total := int(le.Uint64(lg[off+24:]))
+		if total <= 0 || off+total > len(lg) {
+			return
+		}
+		f(off, int(le.Uint32(lg[off+4:])), le.Uint64(lg[off+16:]))
+		off += total
+	}
+}
+
+// TestLogPutsDamaged: a record whose puts were torn or damaged ends the
+// log there (it was never acknowledged: its flush did not end); one whose
+// puts are whole but do not build the node its list names stops Open
+// with ErrCorrupt instead of dropping the commit.
+func TestLogPutsDamaged(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	if err := relCommit(db, m, relFill("a", 0, 300, 20)); err != nil {
+		t.Fatal(err)
+	}
+	// Leaves filled in key order are full: the first commits split them.
+	for j := range 10 {
+		if err := relCommit(db, m, scatteredPuts(j)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := m.clone()
+	// The data file as the last commit found it: a power cut in its log
+	// record's flush leaves it so (its meta is written after the flush).
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relCommit(db, m, scatteredPuts(5)); err != nil { // the leaves commit 5 wrote
+		t.Fatal(err)
+	}
+	cp := copyFiles(t, path)
+	lg, err := os.ReadFile(cp + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last record's first node logged as puts: where its entry and
+	// its payload are.
+	le := binary.LittleEndian
+	entry, payload, hl := -1, -1, 0
+	logRecords(lg, func(off, n int, _ uint64) {
+		entry, payload = -1, -1
+		hl = 160 + 24*n + 8
+		data := off + hl
+		for i := range n {
+			e := off + 160 + 24*i
+			if le.Uint32(lg[e+8:])&(1<<31) != 0 && entry < 0 {
+				entry, payload = e, data
+			}
+			data += int(le.Uint32(lg[e+12:]))
+		}
+		if entry >= 0 {
+			hl = off // now the record's offset
+		}
+	})
+	if entry < 0 {
+		t.Fatal("the last record logged no node as puts")
+	}
+	recOff := hl
+	try := func(name string, damage func(lg []byte)) error {
+		d := filepath.Join(t.TempDir(), "d.db")
+		l := slices.Clone(lg)
+		damage(l)
+		os.WriteFile(d, data, 0o600)
+		os.WriteFile(d+"-wal", l, 0o600)
+		c, err := mapkv.Open(d, logOpts())
+		if err == nil {
+			defer c.Close()
+			relExpect(t, c, before, name)
+		}
+		return err
+	}
+	// Undamaged, the same files open at the last commit.
+	d := filepath.Join(t.TempDir(), "whole.db")
+	os.WriteFile(d, data, 0o600)
+	os.WriteFile(d+"-wal", lg, 0o600)
+	c := relReopen(t, d, logOpts())
+	relExpect(t, c, m, "whole log")
+	c.Close()
+	if err := try("torn puts", func(l []byte) { l[payload+10] ^= 0x5a }); err != nil {
+		t.Fatalf("torn puts: %v, want the commit before", err)
+	}
+	err = try("wrong checksum", func(l []byte) {
+		le.PutUint64(l[entry+16:], le.Uint64(l[entry+16:])^1)
+		n := int(le.Uint32(l[recOff+4:]))
+		h := l[recOff : recOff+160+24*n+8]
+		le.PutUint64(h[len(h)-8:], xxhash.Sum64(h[:len(h)-8]))
+	})
+	if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("puts that build another node: %v, want ErrCorrupt naming the checksum", err)
+	}
 }

@@ -574,20 +574,71 @@ var copyLeaves = false
 // (medians of ten alternating pairs, nine won). ok is false, and nothing
 // is built, if the change is not of that kind: applyLeaf then merges the
 // slow way.
+//
+// An allocator that is a PutsSealer learns how the node was built (the
+// old node and the puts), so that a log can store the puts instead of the
+// node; RebuildInPlace builds the same node again from them.
 func (w *Writer) insertInPlace(id page.ID, n []byte, muts []Mutation, dst []child) (_ []child, ok bool, err error) {
-	ps := w.T.PageSize
-	if copyLeaves || len(n) != ps || len(muts) == 0 {
+	if copyLeaves || len(muts) == 0 {
 		return nil, false, nil
+	}
+	at := w.sizeBuf(len(muts)) // where each change goes among n's elements; -1-i: replaces i
+	p, ok := planInPlace(n, muts, at, w.T.PageSize)
+	if !ok {
+		return nil, false, nil
+	}
+	nid, buf, err := w.A.Alloc(1)
+	if err != nil {
+		return nil, true, err
+	}
+	p.build(buf, n, nid, w.TxID, muts, at)
+	if ps, ok := w.A.(PutsSealer); ok {
+		ps.SealPuts(nid, buf, p.used, id, n, muts)
+	} else {
+		w.A.Seal(nid, buf, p.used)
+	}
+	sep, _ := page.LeafKey(buf, 0)
+	w.freeNode(id, n)
+	w.inPlace++
+	return append(dst, child{key: sep, id: nid, birth: w.TxID, size: p.used, fresh: true}), true, nil
+}
+
+// PutsSealer is an Alloc that is told how a leaf built on the in-place
+// path came to be: SealPuts replaces Seal for such a node, and says
+// which node it replaces (base, whose bytes are old) and the puts
+// (muts, all plain puts of keys inside old's range) that made it from
+// old. RebuildInPlace(node, old, id, txid, muts) builds node again. The
+// slices are the Writer's: copy what must outlive the call.
+type PutsSealer interface {
+	Alloc
+	SealPuts(id page.ID, node []byte, used int, base page.ID, old []byte, muts []Mutation)
+}
+
+// inPlace is what planInPlace found: the new node's element count, its
+// common prefix's length and the bytes it uses as layout counts them.
+type inPlace struct {
+	count, cpl, used int
+}
+
+// planInPlace checks that muts can go into leaf n on the in-place path
+// (see insertInPlace), and fills at (one slot per change) with where
+// each goes among n's elements: i to go before element i, -1-i to
+// replace it. ps is the page size.
+func planInPlace(n []byte, muts []Mutation, at []int, ps int) (inPlace, bool) {
+	var p inPlace
+	if len(n) != ps || len(muts) == 0 || len(at) != len(muts) {
+		return p, false
 	}
 	end, packed := page.LeafPacked(n)
 	if !packed {
-		return nil, false, nil
+		return p, false
 	}
+	capacity := ps - page.HeaderSize - 8
 	cnt := page.Count(n)
 	first, _ := page.LeafKey(n, 0)
 	last, _ := page.LeafKey(n, cnt-1)
 	if bytes.Compare(muts[0].Key, first) < 0 || bytes.Compare(muts[len(muts)-1].Key, last) > 0 {
-		return nil, false, nil // the node's range, and so its common prefix, would change
+		return p, false // the node's range, and so its common prefix, would change
 	}
 	cpl := page.Cpl(n)
 	eb := page.ElemBase(n)
@@ -595,22 +646,21 @@ func (w *Writer) insertInPlace(id page.ID, n []byte, muts []Mutation, dst []chil
 	// The entries' sizes, as sizeOf adds them: what mergeLeaf's entries
 	// would add up to once the changes are in.
 	total := cnt*(4+page.LeafElementSize) + end - data
-	at := w.sizeBuf(len(muts)) // where each change goes among n's elements; -1-i: replaces i
 	count := cnt
 	for k := range muts {
 		m := &muts[k]
 		size := page.LeafEntrySize(m.Key, m.Value)
-		if m.Delete || m.Flags != 0 || m.OverBucket || len(m.Value) > page.RefSize && size > w.capacity()/2 {
-			return nil, false, nil
+		if m.Delete || m.Flags != 0 || m.OverBucket || len(m.Value) > page.RefSize && size > capacity/2 {
+			return p, false
 		}
 		i, eq, ok := page.SearchLeaf(n, m.Key)
 		if !ok {
-			return nil, false, nil
+			return p, false
 		}
 		if eq {
 			f, okey, oval, ok := page.LeafElem(n, i)
 			if !ok || f != 0 {
-				return nil, false, nil
+				return p, false
 			}
 			total -= page.LeafEntrySize(okey, oval)
 			at[k] = -1 - i
@@ -620,19 +670,23 @@ func (w *Writer) insertInPlace(id page.ID, n []byte, muts []Mutation, dst []chil
 		}
 		total += size
 	}
-	if total > w.capacity() || count > page.MaxCount {
-		return nil, false, nil // it splits
+	if total > capacity || count > page.MaxCount {
+		return p, false // it splits
 	}
 	used := page.HeaderSize + page.PrefixArea(0) + total
 	if page.CommonLen(first, last, min((ps-used)&^7, page.MaxCpl)) != cpl {
-		return nil, false, nil // layout would choose another common prefix
+		return p, false // layout would choose another common prefix
 	}
-	nid, buf, err := w.A.Alloc(1)
-	if err != nil {
-		return nil, true, err
-	}
-	page.PutHeader(buf, nid, w.TxID, page.TypeLeaf, 0, count)
-	lw := page.NewLeafWriter(buf, count, first[:cpl])
+	used += page.PrefixArea(cpl) - page.PrefixArea(0) // as layout counts it
+	return inPlace{count: count, cpl: cpl, used: used}, true
+}
+
+// build writes into buf (one page) the node planInPlace planned: n's
+// elements with muts put at the places at says, under id and txid.
+func (p inPlace) build(buf, n []byte, id page.ID, txid page.TxID, muts []Mutation, at []int) {
+	first, _ := page.LeafKey(n, 0)
+	page.PutHeader(buf, id, txid, page.TypeLeaf, 0, p.count)
+	lw := page.NewLeafWriter(buf, p.count, first[:p.cpl])
 	from := 0
 	for k := range muts {
 		i := at[k]
@@ -646,14 +700,36 @@ func (w *Writer) insertInPlace(id page.ID, n []byte, muts []Mutation, dst []chil
 			from++
 		}
 	}
-	lw.CopyFrom(n, from, cnt)
+	lw.CopyFrom(n, from, page.Count(n))
 	clear(buf[lw.Used():])
-	used += page.PrefixArea(cpl) - page.PrefixArea(0) // as layout counts it
-	w.A.Seal(nid, buf, used)
-	sep, _ := page.LeafKey(buf, 0)
-	w.freeNode(id, n)
-	w.inPlace++
-	return append(dst, child{key: sep, id: nid, birth: w.TxID, size: used, fresh: true}), true, nil
+}
+
+// RebuildInPlace builds in dst (one page) the leaf that putting muts into
+// leaf old built on the in-place path, under id and txid, unsealed, and
+// returns the bytes it uses as layout counts them (what SealPuts was
+// given as used). It fails, leaving dst unspecified, if old is not a
+// well-formed leaf (page.CheckNode; its checksum is the caller's to
+// check) or that path would not take muts into old: a replay of a log that stored puts (see
+// PutsSealer) rebuilds its nodes with it, then checks their checksums.
+func RebuildInPlace(dst, old []byte, id page.ID, txid page.TxID, muts []Mutation) (int, error) {
+	if len(dst) != len(old) {
+		return 0, fmt.Errorf("btree: rebuild node %d: %d-byte page for a %d-byte node", id, len(dst), len(old))
+	}
+	if err := page.CheckNode(old, page.TypeLeaf); err != nil {
+		return 0, fmt.Errorf("btree: rebuild node %d: the old node: %w", id, err)
+	}
+	for k := 1; k < len(muts); k++ {
+		if bytes.Compare(muts[k-1].Key, muts[k].Key) >= 0 {
+			return 0, fmt.Errorf("btree: rebuild node %d: puts not in ascending key order", id)
+		}
+	}
+	at := make([]int, len(muts))
+	p, ok := planInPlace(old, muts, at, len(old))
+	if !ok {
+		return 0, fmt.Errorf("btree: rebuild node %d: its %d puts do not go into the old node in place", id, len(muts))
+	}
+	p.build(dst, old, id, txid, muts, at)
+	return p.used, nil
 }
 
 // appendLeaf appends the entries of leaf n to es, checking their order.

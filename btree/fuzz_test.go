@@ -61,6 +61,23 @@ func (a *fuzzAlloc) Free(id page.ID, n int) {
 
 func (a *fuzzAlloc) Seal(_ page.ID, node []byte, _ int) { page.Seal(node) }
 
+// fuzzPuts is a fuzzAlloc that checks, as putsAlloc does, that
+// RebuildInPlace builds each leaf built in place again.
+type fuzzPuts struct {
+	*fuzzAlloc
+	tb   testing.TB
+	txid page.TxID
+}
+
+func (a *fuzzPuts) SealPuts(id page.ID, node []byte, used int, base page.ID, old []byte, muts []Mutation) {
+	dst := make([]byte, len(node))
+	got, err := RebuildInPlace(dst, old, id, a.txid, muts)
+	if err != nil || got != used || !bytes.Equal(dst, node) {
+		a.tb.Fatalf("node %d from %d and %d puts: rebuilt with %d bytes used (want %d), same bytes %v, error %v", id, base, len(muts), got, used, bytes.Equal(dst, node), err)
+	}
+	a.Seal(id, node, used)
+}
+
 // fuzzImage lays data out as pages and returns the tree and its root.
 func fuzzImage(data []byte) (*Tree, page.ID, page.TxID) {
 	n := min(max(3, (len(data)+fuzzPS-1)/fuzzPS), fuzzMaxPages)
@@ -347,7 +364,9 @@ func FuzzTree(f *testing.F) {
 		// Writes: split between two goroutines (on a copy), then not.
 		fuzzSplit(t, data, muts, valid, model)
 		a := &fuzzAlloc{t: tr, next: page.ID(tr.PgCount), limit: page.ID(tr.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
-		w := &Writer{T: tr, A: a, TxID: birth + 1}
+		// Every leaf built in place is built again from its old node and
+		// puts (RebuildInPlace), as a replay of the log does.
+		w := &Writer{T: tr, A: &fuzzPuts{fuzzAlloc: a, tb: t, txid: birth + 1}, TxID: birth + 1}
 		var newRoot page.ID
 		var newBirth page.TxID
 		var err error

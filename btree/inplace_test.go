@@ -38,6 +38,31 @@ func (a *bumpAlloc) Free(id page.ID, n int) {
 
 func (a *bumpAlloc) Seal(_ page.ID, node []byte, _ int) { page.Seal(node) }
 
+// putsAlloc is a bumpAlloc that is a PutsSealer: it builds every node it
+// is told was put together in place again with RebuildInPlace, from the
+// old node and the puts, and fails the test unless that gives the same
+// bytes and size.
+type putsAlloc struct {
+	*bumpAlloc
+	tb      testing.TB
+	txid    page.TxID
+	rebuilt int
+}
+
+func (a *putsAlloc) SealPuts(id page.ID, node []byte, used int, base page.ID, old []byte, muts []Mutation) {
+	a.tb.Helper()
+	dst := make([]byte, len(node))
+	got, err := RebuildInPlace(dst, old, id, a.txid, slices.Clone(muts))
+	if err != nil {
+		a.tb.Fatalf("node %d from %d and %d puts: %v", id, base, len(muts), err)
+	}
+	if got != used || !bytes.Equal(dst, node) {
+		a.tb.Fatalf("node %d rebuilt from %d and %d puts: %d bytes used, want %d; same bytes %v", id, base, len(muts), got, used, bytes.Equal(dst, node))
+	}
+	a.rebuilt++
+	a.Seal(id, node, used)
+}
+
 // TestInsertInPlaceSameBytes applies the same batches of changes to two
 // trees, one with insertInPlace and one without (copyLeaves), and checks
 // after every batch that the two files are the same bytes, that the two
@@ -66,7 +91,8 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 			inPlace, batches := 0, 0
 			for batch := 1; ; batch++ {
 				muts := randomBatch(r, ps, known)
-				wa := &Writer{T: ta, A: aa, TxID: page.TxID(batch)}
+				pa := &putsAlloc{bumpAlloc: aa, tb: t, txid: page.TxID(batch)}
+				wa := &Writer{T: ta, A: pa, TxID: page.TxID(batch)}
 				copyLeaves = true
 				wb := &Writer{T: tb, A: ab, TxID: page.TxID(batch)}
 				rb, bb, errB := wb.Apply(root, birth, muts)
@@ -79,6 +105,9 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 					t.Fatalf("batch %d: Apply: %v / without insertInPlace: %v", batch, errA, errB)
 				}
 				inPlace += wa.inPlace
+				if pa.rebuilt != wa.inPlace {
+					t.Fatalf("batch %d: %d leaves built in place, %d told to SealPuts", batch, wa.inPlace, pa.rebuilt)
+				}
 				if wb.inPlace != 0 {
 					t.Fatalf("copyLeaves did not turn insertInPlace off")
 				}
@@ -180,4 +209,52 @@ func randomBatch(r *rand.Rand, ps int, known []string) []Mutation {
 	}
 	slices.SortFunc(out, func(a, b Mutation) int { return bytes.Compare(a.Key, b.Key) })
 	return out
+}
+
+// TestRebuildInPlaceRefuses: RebuildInPlace refuses, with an error and
+// without panicking, puts that the in-place path would not take (a replay
+// hands it whatever a damaged log holds), and takes those it would.
+func TestRebuildInPlaceRefuses(t *testing.T) {
+	const ps = 1024
+	tr := &Tree{Data: make([]byte, 64*ps), PageSize: ps, PgCount: 2}
+	a := &bumpAlloc{t: tr, limit: 64}
+	var muts []Mutation
+	for i := range 8 {
+		muts = append(muts, Mutation{Key: fmt.Appendf(nil, "key%03d", i*10), Value: []byte("value")})
+	}
+	root, _, err := (&Writer{T: tr, A: a, TxID: 1}).Apply(0, 0, muts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := tr.Data[int(root)*ps : int(root+1)*ps]
+	put := func(k string) Mutation { return Mutation{Key: []byte(k), Value: []byte("v")} }
+	dst := make([]byte, ps)
+	if _, err := RebuildInPlace(dst, old, 9, 2, []Mutation{put("key005"), put("key015")}); err != nil {
+		t.Fatalf("two puts inside the range: %v", err)
+	}
+	garbage := make([]byte, ps)
+	for i := range garbage {
+		garbage[i] = byte(i * 7)
+	}
+	for name, c := range map[string]struct {
+		old  []byte
+		dst  []byte
+		muts []Mutation
+	}{
+		"descending":       {old, dst, []Mutation{put("key015"), put("key005")}},
+		"duplicate":        {old, dst, []Mutation{put("key005"), put("key005")}},
+		"before the first": {old, dst, []Mutation{put("a")}},
+		"past the last":    {old, dst, []Mutation{put("z")}},
+		"delete":           {old, dst, []Mutation{{Key: []byte("key010"), Delete: true}}},
+		"flags":            {old, dst, []Mutation{{Key: []byte("key015"), Value: []byte("v"), Flags: 1}}},
+		"too large":        {old, dst, []Mutation{{Key: []byte("key015"), Value: make([]byte, 900)}}},
+		"none":             {old, dst, nil},
+		"short page":       {old, dst[:ps/2], []Mutation{put("key005")}},
+		"garbage node":     {garbage, dst, []Mutation{put("key005")}},
+		"zero node":        {make([]byte, ps), dst, []Mutation{put("key005")}},
+	} {
+		if _, err := RebuildInPlace(c.dst, c.old, 9, 2, c.muts); err == nil {
+			t.Errorf("%s: RebuildInPlace took it", name)
+		}
+	}
 }
