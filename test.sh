@@ -20,6 +20,7 @@ fuzz() { # package target inputs
 }
 fuzz . FuzzOpen 3000
 fuzz . FuzzOpenSealed 3000
+fuzz . FuzzLogReplay 2000
 fuzz ./page FuzzNode 100000
 fuzz ./btree FuzzTree 30000
 fuzz ./cmd/mapkv FuzzBucketPath 50000

@@ -684,7 +684,8 @@ type walRecord struct {
 
 type walNode struct {
 	id   page.ID
-	data []byte // the node, or with puts its payload
+	data []byte // the node without its zero tail, or with puts its payload
+	size int    // the node's bytes
 	// puts: data is puts into an earlier node (see walputs.go), and
 	// sum the checksum of the node they build.
 	puts bool
@@ -754,43 +755,48 @@ func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
 	}
 	r.txid = page.TxID(le.Uint64(b[16:]))
 	r.meta = b[32 : 32+page.MetaSize]
-	if m, err := page.DecodeMeta(r.meta, page.ID(r.txid%2)); err != nil || m.TxID != r.txid || int(m.PageSize) != pageSize {
+	m, err := page.DecodeMeta(r.meta, page.ID(r.txid%2))
+	if err != nil || m.TxID != r.txid || int(m.PageSize) != pageSize {
 		return r, 0, false
 	}
 	data := b[hl:total]
+	next := page.ID(2) // nodes lie in page order, apart, inside the commit's file
 	for i := range count {
 		e := b[recFixed+i*recNodeSize:]
 		id := page.ID(le.Uint64(e))
 		pages := le.Uint32(e[8:])
 		stored := uint64(le.Uint32(e[12:]))
+		sum := le.Uint64(e[16:])
+		np := uint64(pages &^ entryPuts)
+		if id < next || np == 0 || np > maxNodePages(pageSize) || uint64(id)+np > m.PgCount ||
+			stored == 0 || stored > uint64(len(data)) {
+			return r, 0, false
+		}
+		next = id + page.ID(np)
+		node := data[:stored]
+		data = data[stored:]
 		if pages&entryPuts != 0 {
 			// Puts into an earlier node: checked here, rebuilt by
 			// the replay.
-			p := data[:min(stored, uint64(len(data)))]
-			if pages != entryPuts|1 || stored > uint64(len(data)) {
+			if np != 1 {
 				return r, 0, false
 			}
-			if _, _, ok := decodePuts(p); !ok {
+			if _, _, ok := decodePuts(node); !ok {
 				return r, 0, false
 			}
-			data = data[stored:]
-			r.nodes = append(r.nodes, walNode{id: id, data: p, puts: true, sum: le.Uint64(e[16:])})
+			r.nodes = append(r.nodes, walNode{id: id, data: node, size: pageSize, puts: true, sum: sum})
 			continue
 		}
-		n := uint64(pages) * uint64(pageSize)
-		if n == 0 || stored == 0 || stored > n || stored > uint64(len(data)) {
+		// An image, without its zero tail: checked without making the
+		// whole node (a crafted length would have it allocate
+		// gigabytes).
+		n := np * uint64(pageSize)
+		var head [8]byte
+		copy(head[:], node)
+		if stored > n || page.VerifyTrimmed(node, int(n), id, r.txid) != nil || le.Uint64(head[:]) != sum {
 			return r, 0, false
 		}
-		node := data[:stored]
-		if stored < n {
-			node = make([]byte, n)
-			copy(node, data[:stored])
-		}
-		data = data[stored:]
-		if page.Verify(node, id, r.txid) != nil || page.Checksum(node) != le.Uint64(e[16:]) {
-			return r, 0, false
-		}
-		r.nodes = append(r.nodes, walNode{id: id, data: node})
+		r.nodes = append(r.nodes, walNode{id: id, data: node, size: int(n)})
 	}
 	if len(data) != 0 {
 		return r, 0, false
@@ -844,7 +850,7 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 				}
 				data = node
 			}
-			if _, err := db.file.WriteAt(data, int64(n.id)*ps); err != nil {
+			if err := writePadded(db.file, data, n.size, int64(n.id)*ps); err != nil {
 				return 0, fmt.Errorf("mapkv: replay log: %w", err)
 			}
 			written[n.id] = struct{}{}
@@ -866,6 +872,31 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 		return 0, fmt.Errorf("mapkv: replay log: fdatasync %s: %w", db.path, err)
 	}
 	return len(l.recs), nil
+}
+
+// maxNodePages is the most pages a node may take: an overflow node
+// holding a value of MaxValueSize bytes.
+func maxNodePages(pageSize int) uint64 {
+	return uint64(page.Pages(page.HeaderSize+page.MaxValueSize, pageSize))
+}
+
+// writePadded writes b at off in f, then zeros up to size bytes.
+func writePadded(f *os.File, b []byte, size int, off int64) error {
+	if _, err := f.WriteAt(b, off); err != nil {
+		return err
+	}
+	if len(b) >= size {
+		return nil
+	}
+	zeros := make([]byte, min(size-len(b), 1<<20))
+	for at := len(b); at < size; {
+		k, err := f.WriteAt(zeros[:min(len(zeros), size-at)], off+int64(at))
+		if err != nil {
+			return err
+		}
+		at += k
+	}
+	return nil
 }
 
 // walPending reports whether the log holds commits the data file may not

@@ -885,17 +885,25 @@ func scatteredPuts(j int) []relOp {
 	return []relOp{op}
 }
 
+// putsDB opens a database with a small log (logOpts) and puts 300 keys
+// into bucket "a" (relFill), for scatteredPuts.
+func putsDB(t *testing.T) (*mapkv.DB, string, *relBucket) {
+	t.Helper()
+	db, path, m := relFaultDB(t, logOpts())
+	if err := relCommit(db, m, relFill("a", 0, 300, 20)); err != nil {
+		t.Fatal(err)
+	}
+	return db, path, m
+}
+
 // TestLogPuts: leaves changed in place, when an earlier record of the
 // log's generation wrote the pages they replace, are logged as puts, and
 // crashed copies replay them to the committed state, across the
 // checkpoints of a small log; a new handle's first commit logs whole
 // nodes (its log starts a generation), the next puts again.
 func TestLogPuts(t *testing.T) {
-	db, path, m := relFaultDB(t, logOpts())
+	db, path, m := putsDB(t)
 	defer db.Close()
-	if err := relCommit(db, m, relFill("a", 0, 300, 20)); err != nil {
-		t.Fatal(err)
-	}
 	for j := range 40 {
 		if err := relCommit(db, m, scatteredPuts(j)); err != nil {
 			t.Fatal(err)
@@ -948,11 +956,8 @@ func logRecords(lg []byte, f func(off, n int, txid uint64)) {
 // puts are whole but do not build the node its list names stops Open
 // with ErrCorrupt instead of dropping the commit.
 func TestLogPutsDamaged(t *testing.T) {
-	db, path, m := relFaultDB(t, logOpts())
+	db, path, m := putsDB(t)
 	defer db.Close()
-	if err := relCommit(db, m, relFill("a", 0, 300, 20)); err != nil {
-		t.Fatal(err)
-	}
 	// Leaves filled in key order are full: the first commits split them.
 	for j := range 10 {
 		if err := relCommit(db, m, scatteredPuts(j)); err != nil {

@@ -142,6 +142,37 @@ func PutHeader(b []byte, id ID, tx TxID, typ Type, overflow uint32, count int) {
 // checksum field.
 func Sum(node []byte) uint64 { return xxhash.Sum64(node[offID:]) }
 
+// VerifyTrimmed is Verify for a node of n bytes stored without its zero
+// tail: b is its first bytes, and every byte from len(b) to n is zero. It
+// checks the node without making it (n may be far larger than b).
+func VerifyTrimmed(b []byte, n int, id ID, want TxID) error {
+	if n < HeaderSize || len(b) > n {
+		return formatErr("page %d: a %d-byte node stored in %d bytes", id, n, len(b))
+	}
+	var head [HeaderSize]byte
+	copy(head[:], b)
+	if got := PageID(head[:]); got != id {
+		return formatErr("page %d: header says page %d", id, got)
+	}
+	if want != 0 && Birth(head[:]) != want {
+		return formatErr("page %d: written by tx %d, expected tx %d", id, Birth(head[:]), want)
+	}
+	d := xxhash.New()
+	if len(b) > offID {
+		d.Write(b[offID:])
+	}
+	var zeros [4096]byte
+	for rest := n - max(len(b), offID); rest > 0; {
+		k := min(rest, len(zeros))
+		d.Write(zeros[:k])
+		rest -= k
+	}
+	if s := d.Sum64(); s != Checksum(head[:]) {
+		return formatErr("page %d: checksum mismatch (stored %016x, computed %016x)", id, Checksum(head[:]), s)
+	}
+	return nil
+}
+
 // Seal stores the node's checksum and returns it.
 func Seal(node []byte) uint64 {
 	s := Sum(node)

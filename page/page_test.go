@@ -173,3 +173,56 @@ func TestSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyTrimmed: a node stored without its zero tail verifies as the
+// whole node does, down to tails cut into its header, and fails as the
+// whole node fails: another id or txid, a changed byte, a tail that was
+// not zeros, a length it does not fit.
+func TestVerifyTrimmed(t *testing.T) {
+	const ps = 1024
+	for _, fill := range []int{0, 3, HeaderSize, 100, ps - 1, 3 * ps} {
+		n := max(ps, (fill+ps-1)/ps*ps)
+		node := make([]byte, n)
+		PutHeader(node, 7, 9, TypeLeaf, 0, 0)
+		for i := HeaderSize; i < fill; i++ {
+			node[i] = byte(i*31 + 1)
+		}
+		Seal(node)
+		end := len(node)
+		for end > 0 && node[end-1] == 0 {
+			end--
+		}
+		b := node[:end]
+		if err := VerifyTrimmed(b, n, 7, 9); err != nil {
+			t.Fatalf("fill %d, stored %d of %d: %v", fill, end, n, err)
+		}
+		if err := VerifyTrimmed(b, n, 7, 0); err != nil {
+			t.Fatalf("fill %d, any txid: %v", fill, err)
+		}
+		if VerifyTrimmed(b, n, 8, 9) == nil || VerifyTrimmed(b, n, 7, 10) == nil {
+			t.Fatalf("fill %d: another id or txid verifies", fill)
+		}
+		if VerifyTrimmed(b, n+ps, 7, 9) == nil || VerifyTrimmed(b, end-1, 7, 9) == nil || VerifyTrimmed(b, HeaderSize-1, 7, 9) == nil {
+			t.Fatalf("fill %d: a wrong length verifies", fill)
+		}
+		for _, at := range []int{0, 8, 16, HeaderSize, end - 1} {
+			if at < 0 || at >= end {
+				continue
+			}
+			d := append([]byte(nil), b...)
+			d[at] ^= 4
+			if VerifyTrimmed(d, n, 7, 9) == nil {
+				t.Fatalf("fill %d: byte %d changed, still verifies", fill, at)
+			}
+		}
+		if end < n {
+			d := append(append([]byte(nil), b...), 1) // the tail was not zeros
+			if VerifyTrimmed(d, n, 7, 9) == nil {
+				t.Fatalf("fill %d: a nonzero byte in the tail verifies", fill)
+			}
+		}
+		if err := Verify(node, 7, 9); err != nil {
+			t.Fatalf("fill %d: the whole node: %v", fill, err)
+		}
+	}
+}
