@@ -843,8 +843,12 @@ func relAbuse(t *testing.T, db *mapkv.DB) {
 		})
 		tx.Check(nil)
 		tx.WriteTo(io.Discard)
-		var buf bytes.Buffer
-		tx.WriteTo(&buf)
+		if tx.Size() <= 64<<20 {
+			// Into memory: not the image of a file whose meta names a
+			// terabyte (a log's checksummed meta may, FuzzLogReplay).
+			var buf bytes.Buffer
+			tx.WriteTo(&buf)
+		}
 		return nil
 	})
 	db.Stats()

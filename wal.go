@@ -828,6 +828,28 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 		return 0, corrupt(db.path, fmt.Errorf("the log %s (page size %d, commits after tx %d up to tx %d) does not belong to the data file (page size %d, newest meta tx %d), or is damaged",
 			walPath(db.path), l.pageSize, l.base, last, pageSize, newest))
 	}
+	// A commit's page count runs past the pages its nodes and those
+	// before it use only by its free tail, which each commit cuts once
+	// it reaches Options.ShrinkThreshold: a record that names more (its
+	// checksums would have to be forged) is refused before anything is
+	// written, or the replay would stretch the file to what it says.
+	used := uint64(2)
+	for _, s := range slots {
+		if s.err == nil {
+			used = max(used, s.meta.PgCount)
+		}
+	}
+	slack := uint64(max(db.opts.ShrinkThreshold, 1<<30) / int64(pageSize))
+	for _, r := range l.recs {
+		for _, n := range r.nodes {
+			used = max(used, uint64(n.id)+uint64(n.size/pageSize))
+		}
+		m, _ := page.DecodeMeta(r.meta, page.ID(r.txid%2))
+		if m.PgCount > used+slack {
+			return 0, corrupt(db.path, fmt.Errorf("the log %s: the record of tx %d names %d pages, %d more than its commit and those before it use (at most %d may lie free at the end)",
+				walPath(db.path), r.txid, m.PgCount, m.PgCount-used, slack))
+		}
+	}
 	ps := int64(pageSize)
 	var end int64
 	written := map[page.ID]struct{}{}

@@ -1,11 +1,13 @@
 package mapkv_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -162,4 +164,35 @@ func FuzzLogReplay(f *testing.F) {
 			relAbuse(t, db)
 		})
 	})
+}
+
+// TestLogPageCountBound: a record whose meta names far more pages than
+// its nodes and the file before it use (checksums forged) is refused
+// with ErrCorrupt before the replay writes anything; stretched by the
+// replay, the file took a terabyte of address space to map.
+func TestLogPageCountBound(t *testing.T) {
+	data, lg := logFixtureFiles(t)
+	l := slices.Clone(lg)
+	last := -1
+	logRecords(l, func(off, _ int, _ uint64) { last = off })
+	if last < 0 {
+		t.Fatal("the fixture's log holds no record")
+	}
+	pc := l[last+32+96:] // the meta's page count
+	binary.LittleEndian.PutUint64(pc, binary.LittleEndian.Uint64(pc)+1<<28)
+	resealLog(l)
+	path := filepath.Join(t.TempDir(), "big.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-wal", l, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := mapkv.Open(path, logOpts())
+	if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), "names") {
+		t.Fatalf("Open: %v, want ErrCorrupt naming the page count", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Fatal("Open changed the data file")
+	}
 }
