@@ -1003,12 +1003,9 @@ func TestLogPutsDamaged(t *testing.T) {
 	}
 	recOff := hl
 	try := func(name string, damage func(lg []byte)) error {
-		d := filepath.Join(t.TempDir(), "d.db")
 		l := slices.Clone(lg)
 		damage(l)
-		os.WriteFile(d, data, 0o600)
-		os.WriteFile(d+"-wal", l, 0o600)
-		c, err := mapkv.Open(d, logOpts())
+		c, err := mapkv.Open(writeCrashed(t, data, l), logOpts())
 		if err == nil {
 			defer c.Close()
 			relExpect(t, c, before, name)
@@ -1016,10 +1013,7 @@ func TestLogPutsDamaged(t *testing.T) {
 		return err
 	}
 	// Undamaged, the same files open at the last commit.
-	d := filepath.Join(t.TempDir(), "whole.db")
-	os.WriteFile(d, data, 0o600)
-	os.WriteFile(d+"-wal", lg, 0o600)
-	c := relReopen(t, d, logOpts())
+	c := relReopen(t, writeCrashed(t, data, lg), logOpts())
 	relExpect(t, c, m, "whole log")
 	c.Close()
 	if err := try("torn puts", func(l []byte) { l[payload+10] ^= 0x5a }); err != nil {

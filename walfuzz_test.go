@@ -63,6 +63,20 @@ func logFixtureFiles(tb testing.TB) (data, lg []byte) {
 	return logFixture.data, logFixture.log
 }
 
+// writeCrashed writes a data file and its log (a crashed copy's) under
+// a new path, and returns it.
+func writeCrashed(t *testing.T, data, lg []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "crashed.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-wal", lg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // resealLog fixes, in log image lg, every checksum a change may have
 // broken, in place: each record's meta, node images (the listed checksum
 // too), puts payloads and header. A record whose lengths no longer hold
@@ -142,13 +156,7 @@ func FuzzLogReplay(f *testing.F) {
 		if len(patch) > 0 && patch[0]&1 != 0 {
 			resealLog(l)
 		}
-		path := filepath.Join(t.TempDir(), "fuzz.db")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path+"-wal", l, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path := writeCrashed(t, data, l)
 		relFuzzCatch(t, "FuzzLogReplay", func() {
 			db, err := mapkv.Open(path, logOpts())
 			if err != nil {
@@ -181,13 +189,7 @@ func TestLogPageCountBound(t *testing.T) {
 	pc := l[last+32+96:] // the meta's page count
 	binary.LittleEndian.PutUint64(pc, binary.LittleEndian.Uint64(pc)+1<<28)
 	resealLog(l)
-	path := filepath.Join(t.TempDir(), "big.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+"-wal", l, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeCrashed(t, data, l)
 	_, err := mapkv.Open(path, logOpts())
 	if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), "names") {
 		t.Fatalf("Open: %v, want ErrCorrupt naming the page count", err)
