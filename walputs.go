@@ -27,10 +27,11 @@ import (
 // Only pages written by an earlier record of the same generation may
 // serve: the replay has rebuilt them when it needs them, whatever the
 // kernel wrote back. A page last written before the generation began is
-// on disk as the checkpoint left it, unless a commit since reused it
-// after it was freed, which can be the very commit that replaced it, so
-// its replacement is logged whole. The data file always gets the whole
-// node: only the log is shorter.
+// on disk as the checkpoint left it only until a later commit reuses it
+// (the one right after the commit that freed it may), and the kernel may
+// write that back before a crash; so a leaf replacing such a page is
+// logged whole. The data file always gets the whole node: only the log
+// is shorter.
 
 // entryPuts marks a record's node entry (its pages field) whose stored
 // bytes are puts over an earlier node, not the node's image.
