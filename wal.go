@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/mapkv/mapkv/btree"
 	"github.com/mapkv/mapkv/mmap"
 	"github.com/mapkv/mapkv/page"
 )
@@ -677,19 +678,22 @@ func removeWAL(path string) {
 
 // walRecord is one commit read back from the log.
 type walRecord struct {
-	txid  page.TxID
-	meta  []byte
-	nodes []walNode
+	txid    page.TxID
+	meta    []byte
+	pgCount uint64 // the meta's page count
+	nodes   []walNode
 }
 
 type walNode struct {
 	id   page.ID
 	data []byte // the node without its zero tail, or with puts its payload
 	size int    // the node's bytes
-	// puts: data is puts into an earlier node (see walputs.go), and
-	// sum the checksum of the node they build.
+	// puts: data is puts into an earlier node (see walputs.go): muts
+	// into the node at base, which build a node whose checksum is sum.
 	puts bool
 	sum  uint64
+	base page.ID
+	muts []btree.Mutation
 }
 
 // walLog is what readWAL found: the generation's base txid, the page
@@ -759,6 +763,7 @@ func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
 	if err != nil || m.TxID != r.txid || int(m.PageSize) != pageSize {
 		return r, 0, false
 	}
+	r.pgCount = m.PgCount
 	data := b[hl:total]
 	next := page.ID(2) // nodes lie in page order, apart, inside the commit's file
 	for i := range count {
@@ -781,10 +786,11 @@ func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
 			if np != 1 {
 				return r, 0, false
 			}
-			if _, _, ok := decodePuts(node); !ok {
+			base, muts, ok := decodePuts(node)
+			if !ok {
 				return r, 0, false
 			}
-			r.nodes = append(r.nodes, walNode{id: id, data: node, size: pageSize, puts: true, sum: sum})
+			r.nodes = append(r.nodes, walNode{id: id, data: node, size: pageSize, puts: true, sum: sum, base: base, muts: muts})
 			continue
 		}
 		// An image, without its zero tail: checked without making the
@@ -844,10 +850,9 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 		for _, n := range r.nodes {
 			used = max(used, uint64(n.id)+uint64(n.size/pageSize))
 		}
-		m, _ := page.DecodeMeta(r.meta, page.ID(r.txid%2))
-		if m.PgCount > used+slack {
+		if r.pgCount > used+slack {
 			return 0, corrupt(db.path, fmt.Errorf("the log %s: the record of tx %d names %d pages, %d more than its commit and those before it use (at most %d may lie free at the end)",
-				walPath(db.path), r.txid, m.PgCount, m.PgCount-used, slack))
+				walPath(db.path), r.txid, r.pgCount, r.pgCount-used, slack))
 		}
 	}
 	ps := int64(pageSize)
@@ -867,7 +872,7 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 				if node == nil {
 					node = make([]byte, pageSize)
 				}
-				if err := rebuildPuts(node, n.data, n.id, r.txid, n.sum, written, read); err != nil {
+				if err := rebuildPuts(node, n.base, n.muts, n.id, r.txid, n.sum, written, read); err != nil {
 					return 0, corrupt(db.path, fmt.Errorf("the log %s: the record of tx %d: %w", walPath(db.path), r.txid, err))
 				}
 				data = node
@@ -880,8 +885,7 @@ func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (int, error) {
 		if _, err := db.file.WriteAt(r.meta, int64(r.txid%2)*ps); err != nil {
 			return 0, fmt.Errorf("mapkv: replay log: %w", err)
 		}
-		m, _ := page.DecodeMeta(r.meta, page.ID(r.txid%2))
-		end = int64(m.PgCount) * ps
+		end = int64(r.pgCount) * ps
 	}
 	// The last commit's free pages past the last node it wrote may lie
 	// past a file end that was never flushed.

@@ -182,15 +182,12 @@ func (s pageSet) has(id page.ID) bool {
 // generation wrote.
 var errPutsBase = errors.New("its puts go into a page no earlier record of the log wrote")
 
-// rebuildPuts builds the node a record logged as puts (payload p, node
-// id, commit txid, checksum sum) into dst, one page, reading the page
-// the puts go into with read (the data file, as the replay has left it
-// so far). written holds the pages the replay has written.
-func rebuildPuts(dst, p []byte, id page.ID, txid page.TxID, sum uint64, written map[page.ID]struct{}, read func(b []byte, id page.ID) error) (err error) {
-	base, muts, ok := decodePuts(p)
-	if !ok {
-		return errors.New("its puts do not decode") // decodeRecord checked them
-	}
+// rebuildPuts builds the node a record logged as puts (muts into the
+// node at base, as decodePuts found them; node id, commit txid, checksum
+// sum) into dst, one page, reading the page the puts go into with read
+// (the data file, as the replay has left it so far). written holds the
+// pages the replay has written.
+func rebuildPuts(dst []byte, base page.ID, muts []btree.Mutation, id page.ID, txid page.TxID, sum uint64, written map[page.ID]struct{}, read func(b []byte, id page.ID) error) (err error) {
 	if _, ok := written[base]; !ok {
 		return fmt.Errorf("page %d: %w", base, errPutsBase)
 	}

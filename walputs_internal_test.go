@@ -125,6 +125,10 @@ func TestRebuildPuts(t *testing.T) {
 		t.Fatalf("node %d was not told to SealPuts", id)
 	}
 	p := putsAt(a.puts, ref)
+	pb, pm, ok := decodePuts(p)
+	if !ok || pb != base {
+		t.Fatalf("the payload decodes to base %d (ok %v), want %d", pb, ok, base)
+	}
 	want := tr.Data[int(id)*ps : int(id+1)*ps]
 	file := slices.Clone(tr.Data)
 	read := func(b []byte, id page.ID) error {
@@ -133,29 +137,36 @@ func TestRebuildPuts(t *testing.T) {
 	}
 	written := map[page.ID]struct{}{base: {}}
 	dst := make([]byte, ps)
-	if err := rebuildPuts(dst, p, id, 2, a.sums[id], written, read); err != nil {
+	if err := rebuildPuts(dst, pb, pm, id, 2, a.sums[id], written, read); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(dst, want) {
 		t.Fatal("the node built from the puts is not the node the commit wrote")
 	}
-	if err := rebuildPuts(dst, p, id, 2, a.sums[id], map[page.ID]struct{}{}, read); !errors.Is(err, errPutsBase) {
+	if err := rebuildPuts(dst, pb, pm, id, 2, a.sums[id], map[page.ID]struct{}{}, read); !errors.Is(err, errPutsBase) {
 		t.Fatalf("base not written by the replay: %v, want errPutsBase", err)
 	}
-	if err := rebuildPuts(dst, p, id, 2, a.sums[id]^1, written, read); err == nil || !strings.Contains(err.Error(), "checksum") {
+	if err := rebuildPuts(dst, pb, pm, id, 2, a.sums[id]^1, written, read); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("wrong listed checksum: %v", err)
 	}
-	if err := rebuildPuts(dst, p, id, 3, a.sums[id], written, read); err == nil {
+	if err := rebuildPuts(dst, pb, pm, id, 3, a.sums[id], written, read); err == nil {
 		t.Fatal("built under another txid: no error")
 	}
 	file[int(base)*ps+200] ^= 1
-	if err := rebuildPuts(dst, p, id, 2, a.sums[id], written, read); err == nil {
+	if err := rebuildPuts(dst, pb, pm, id, 2, a.sums[id], written, read); err == nil {
 		t.Fatal("a damaged base page: no error")
 	}
 	file[int(base)*ps+200] ^= 1
+	// The replay decodes a payload when it reads the record
+	// (decodeRecord), then rebuilds from what it decoded.
 	bad := slices.Clone(p)
 	bad[13] ^= 1
-	if err := rebuildPuts(dst, bad, id, 2, a.sums[id], written, read); err == nil {
-		t.Fatal("a damaged payload: no error")
+	if _, _, ok := decodePuts(bad); ok {
+		t.Fatal("a damaged payload decodes")
+	}
+	other := slices.Clone(pm)
+	other[0].Value = []byte("other")
+	if err := rebuildPuts(dst, pb, other, id, 2, a.sums[id], written, read); err == nil {
+		t.Fatal("other puts than the record's: no error")
 	}
 }

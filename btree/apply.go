@@ -208,7 +208,10 @@ func (w *Writer) beyondLast(root page.ID, key []byte) bool {
 
 // capacity is the room a one-page node has for entries: the page less
 // the header and the 8 bytes reserved to align the element array.
-func (w *Writer) capacity() int { return w.T.PageSize - page.HeaderSize - 8 }
+func (w *Writer) capacity() int { return capacityOf(w.T.PageSize) }
+
+// capacityOf is the room for a node's entries in a page of ps bytes.
+func capacityOf(ps int) int { return ps - page.HeaderSize - 8 }
 
 // applyNode merges muts into the subtree at id and appends the nodes that
 // replace it to dst. With spread, dst's last element is the subtree's
@@ -633,7 +636,7 @@ func planInPlace(n []byte, muts []Mutation, at []int, ps int) (inPlace, bool) {
 	if !packed {
 		return p, false
 	}
-	capacity := ps - page.HeaderSize - 8
+	capacity := capacityOf(ps)
 	cnt := page.Count(n)
 	first, _ := page.LeafKey(n, 0)
 	last, _ := page.LeafKey(n, cnt-1)

@@ -151,11 +151,8 @@ func VerifyTrimmed(b []byte, n int, id ID, want TxID) error {
 	}
 	var head [HeaderSize]byte
 	copy(head[:], b)
-	if got := PageID(head[:]); got != id {
-		return formatErr("page %d: header says page %d", id, got)
-	}
-	if want != 0 && Birth(head[:]) != want {
-		return formatErr("page %d: written by tx %d, expected tx %d", id, Birth(head[:]), want)
+	if err := checkHead(head[:], id, want); err != nil {
+		return err
 	}
 	d := xxhash.New()
 	if len(b) > offID {
@@ -186,14 +183,23 @@ func Verify(node []byte, id ID, want TxID) error {
 	if len(node) < HeaderSize {
 		return formatErr("page %d: short node", id)
 	}
-	if got := PageID(node); got != id {
-		return formatErr("page %d: header says page %d", id, got)
-	}
-	if want != 0 && Birth(node) != want {
-		return formatErr("page %d: written by tx %d, expected tx %d", id, Birth(node), want)
+	if err := checkHead(node, id, want); err != nil {
+		return err
 	}
 	if s := Sum(node); s != Checksum(node) {
 		return formatErr("page %d: checksum mismatch (stored %016x, computed %016x)", id, Checksum(node), s)
+	}
+	return nil
+}
+
+// checkHead checks that the header in head carries id and, when want is
+// nonzero, was written by transaction want (Verify, VerifyTrimmed).
+func checkHead(head []byte, id ID, want TxID) error {
+	if got := PageID(head); got != id {
+		return formatErr("page %d: header says page %d", id, got)
+	}
+	if want != 0 && Birth(head) != want {
+		return formatErr("page %d: written by tx %d, expected tx %d", id, Birth(head), want)
 	}
 	return nil
 }
