@@ -2,6 +2,7 @@ package mapkv
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"unsafe"
@@ -36,6 +37,11 @@ type logDirect struct {
 	buf   []byte // aligned staging memory, a multiple of align
 	tail  []byte // the log's bytes from the block holding wal.off up to it
 	prev  []byte // tail before the last record (walRevoke puts it back)
+	// aio writes a small record and flushes it while the commit writes
+	// its nodes to the data file (submit, await); inflight is the bytes
+	// of the write under way.
+	aio      aioCtx
+	inflight int
 }
 
 // directChunk bounds the staging memory (a handle keeps what its largest
@@ -46,6 +52,65 @@ type logDirect struct {
 // harness, five runs each in turn): pieces of 256 KiB 301k keys/s
 // (median), 1 MiB 322k, 16 MiB 307k.
 const directChunk = 1 << 20
+
+// errNotSubmitted: submit did not start the record's write (no AIO
+// here); the caller writes it as before.
+var errNotSubmitted = errors.New("mapkv: log record not submitted")
+
+// logSync turns the asynchronous record writes off (tests run both ways).
+var logSync bool
+
+// canSubmit reports whether a record of n bytes at off may go through
+// submit: d takes asynchronous writes, the record fits one staging chunk
+// and needs no zeros written after it (it ends before filled).
+func (d *logDirect) canSubmit(off, n, filled int64) bool {
+	return d != nil && d.aio.ready() && off+n <= filled && int64(len(d.tail))+n <= directChunk
+}
+
+// submit is write for a record canSubmit took, flushed as well: it
+// starts the write (with RWF_DSYNC) and returns; await waits for it. The
+// staging memory is the kernel's until then. errNotSubmitted: nothing
+// was started (and d takes no more).
+//
+// Measured on one-key commits into a 1M-key file (the /tmp harness,
+// 2,000 commits a round): the commit's six data-file writes (about 17 µs)
+// and the flush's own system call no longer add to the log's write and
+// flush.
+func (d *logDirect) submit(iov [][]byte, off, n int64) error {
+	pos := off - int64(len(d.tail)) // aligned
+	b := d.stage(int64(len(d.tail)) + n)
+	fill := copy(b, d.tail)
+	for _, v := range iov {
+		fill += copy(b[fill:], v)
+	}
+	m := int(roundUp(int64(fill), d.align))
+	clear(b[fill:m])
+	if err := d.aio.submit(d.f, b[:m], pos); err != nil {
+		return err
+	}
+	d.inflight = m
+	end := off + n
+	d.prev = append(d.prev[:0], d.tail...)
+	d.tail = append(d.tail[:0], b[end&^(d.align-1)-pos:fill]...)
+	return nil
+}
+
+// await waits for the write submit started, if one is under way.
+func (d *logDirect) await() error {
+	if d.inflight == 0 {
+		return nil
+	}
+	n, err := d.aio.wait()
+	want := d.inflight
+	d.inflight = 0
+	if err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("mapkv: log write of %d bytes wrote %d", want, n)
+	}
+	return nil
+}
 
 // errDirectUnsupported reports a file system that refused a direct write:
 // the log is then written through the page cache.

@@ -377,15 +377,12 @@ func (tx *Tx) commit() error {
 			if err := a.writeBeside(logThenPrepare); err != nil {
 				return err
 			}
-		} else {
-			// The nodes go first, to free pages no meta names: if that
-			// write fails, nothing is committed.
-			if err := a.writeFresh(); err != nil {
-				return err
-			}
-			if err := db.walAppend(a, buf, txid); err != nil {
-				return err
-			}
+		} else if err := db.walAppendBeside(a, buf, txid, a.writeFresh); err != nil {
+			// The nodes go to free pages no meta names while the record
+			// is written (or first, if the log cannot take it
+			// asynchronously): if that write fails, nothing is
+			// committed.
+			return err
 		}
 		if _, err := db.file.WriteAt(buf, slot*ps); err != nil {
 			db.failed = err

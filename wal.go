@@ -41,13 +41,14 @@ import (
 // page live in the last logged state was either written by a logged
 // commit (the log has its image) or is older than the checkpoint, and a
 // page is only reused once freed, so nothing since the checkpoint touched
-// it. A leaf changed in place whose old page an earlier record of the
-// same generation wrote is logged as the puts into that page, which the
-// replay rebuilds it from (walputs.go). The format is in page/FORMAT.md.
+// it. A leaf changed in place, or a branch that replaces one page with one
+// page, whose old page an earlier record of the same generation wrote is
+// logged as the puts into that page, which the replay rebuilds it from
+// (walputs.go). The format is in page/FORMAT.md.
 const (
 	walMagic      = 0x4c41574d // "MWAL"
 	recMagic      = 0x4345524d // "MREC"
-	walVersion    = 3          // 2: node images without their zero tails; 3: leaves as puts (walputs.go)
+	walVersion    = 4          // 2: node images without their zero tails; 3: leaves as puts; 4: branches as puts too (walputs.go)
 	walHeaderSize = 64
 	recFixed      = 32 + page.MetaSize // record header before its node list
 	recNodeSize   = 24                 // id, pages, checksum per node
@@ -286,10 +287,92 @@ func (w *wal) useLog(a *txAlloc) bool {
 	return true
 }
 
-// append writes one commit to the log and flushes it: the meta (as it
+// walAppend writes one commit to the log and flushes it: the meta (as it
 // goes in its slot) and every node the commit wrote, with their
 // checksums. When the log is full it is checkpointed first.
 func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
+	r, err := db.walRecord(a, metaBuf, txid)
+	if err != nil {
+		return err
+	}
+	return db.walFinish(r, db.walWrite(r))
+}
+
+// walAppendBeside is walAppend for a commit whose nodes are still to be
+// written to the data file: if the log can take the record
+// asynchronously (logDirect.submit: one direct write that flushes
+// itself), write runs while the record is written and flushed, instead
+// of before. Otherwise write runs first, then walAppend's write and
+// flush. A commit whose write fails after its record was flushed
+// revokes the record (walRevoke), as writeBeside does.
+func (db *DB) walAppendBeside(a *txAlloc, metaBuf []byte, txid page.TxID, write func() error) error {
+	r, err := db.walRecord(a, metaBuf, txid)
+	if err != nil {
+		return err
+	}
+	w := db.wal
+	if !w.direct.canSubmit(w.off, r.size(), w.filled) {
+		if err := write(); err != nil {
+			return err
+		}
+		return db.walFinish(r, db.walWrite(r))
+	}
+	var err2 error
+	if hooks.walWrite != nil {
+		err2 = hooks.walWrite(db, w.off, int(r.size()))
+	}
+	if err2 == nil {
+		err2 = w.direct.submit(r.iov, w.off, r.size())
+	}
+	if err2 == errNotSubmitted {
+		if err := write(); err != nil {
+			return err
+		}
+		return db.walFinish(r, db.walWrite(r))
+	}
+	werr := error(nil)
+	if err2 == nil {
+		werr = write()
+		// Wait for the record whatever happened: its staging memory is
+		// the device's until then.
+		db.stats.syncN.Add(1)
+		wait := w.direct.await
+		if hooks.walSync != nil {
+			err2 = hooks.walSync(db, wait)
+			if werr2 := w.direct.await(); err2 == nil {
+				err2 = werr2
+			}
+		} else {
+			err2 = wait()
+		}
+	}
+	if err := db.walFinish(r, err2); err != nil {
+		return err
+	}
+	if werr != nil {
+		db.failed = werr
+		if rerr := db.walRevoke(); rerr != nil {
+			return errors.Join(werr, fmt.Errorf("mapkv: revoke log record %s: %w", w.path, rerr))
+		}
+		return werr
+	}
+	return nil
+}
+
+// logRecord is a record walRecord built, ready to be written.
+type logRecord struct {
+	iov   [][]byte // header first, then the nodes' stored bytes
+	ents  []walEntry
+	nodes []idBuf
+	hl    int   // header bytes
+	n     int64 // node bytes
+}
+
+func (r *logRecord) size() int64 { return int64(r.hl) + r.n }
+
+// walRecord builds a's commit's log record, checkpointing the log first
+// if it is full.
+func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord, error) {
 	w := db.wal
 	nodes := a.sortedNodes()
 	// A node's image goes without its zero tail (replay restores it):
@@ -332,7 +415,7 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		// walGrowth); restart puts it back to base after small ones.
 		grow := w.maxRec > w.base/4
 		if err := db.checkpoint(); err != nil {
-			return err
+			return nil, err
 		}
 		if grow {
 			w.size = min(2*w.size, w.limit())
@@ -357,14 +440,20 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 		p += recNodeSize
 	}
 	le.PutUint64(h[p:], xxhash.Sum64(h[:p]))
+	return &logRecord{iov: iov, ents: ents, nodes: nodes, hl: hl, n: n}, nil
+}
+
+// walWrite writes record r at the log's end and flushes it.
+func (db *DB) walWrite(r *logRecord) error {
+	w := db.wal
 	var err error
 	if hooks.walWrite != nil {
-		err = hooks.walWrite(db, w.off, hl+int(n))
+		err = hooks.walWrite(db, w.off, int(r.size()))
 	}
 	if err == nil {
-		err = w.write(iov, int64(hl)+n)
+		err = w.write(r.iov, r.size())
 	}
-	if end := w.off + int64(hl) + n; err == nil && end > w.filled {
+	if end := w.off + r.size(); err == nil && end > w.filled {
 		// The record went past what the file had: zeros after it, up
 		// to the next megabyte, so that the records that follow
 		// overwrite blocks this flush allocates (the record's own
@@ -375,21 +464,28 @@ func (db *DB) walAppend(a *txAlloc, metaBuf []byte, txid page.TxID) error {
 	if err == nil {
 		err = db.walSync()
 	}
+	return err
+}
+
+// walFinish records that r is in the log, or, if err (its write or
+// flush failed), fails the DB.
+func (db *DB) walFinish(r *logRecord, err error) error {
+	w := db.wal
 	if err != nil {
 		db.failed = err
 		return fmt.Errorf("mapkv: write log %s: %w", w.path, err)
 	}
-	for i, nd := range nodes {
+	for i, nd := range r.nodes {
 		w.logged.add(nd.id)
-		if ents[i].pages&entryPuts != 0 {
+		if r.ents[i].pages&entryPuts != 0 {
 			db.walPuts++
 		}
 	}
 	w.recOff, w.prevTx = w.off, w.lastTx
-	w.off += int64(hl) + n
-	w.maxRec = max(w.maxRec, int64(hl)+n)
-	w.lastRec = int64(hl) + n
-	w.lastTx = txid
+	w.off += r.size()
+	w.maxRec = max(w.maxRec, r.size())
+	w.lastRec = r.size()
+	w.lastTx = page.TxID(binary.LittleEndian.Uint64(r.iov[0][16:]))
 	w.recs++
 	return nil
 }
@@ -658,6 +754,7 @@ func (w *wal) viaDirect(op func(*logDirect) error) (ok bool, err error) {
 // system refused a direct write) or closes the log's direct handle.
 func (w *wal) dropDirect() {
 	if w.direct != nil {
+		w.direct.aio.close()
 		w.direct.f.Close()
 		w.direct = nil
 	}
@@ -722,9 +819,9 @@ func readWAL(path string) (walLog, error) {
 	if len(b) < walHeaderSize || le.Uint32(b) != walMagic || le.Uint64(b[56:]) != xxhash.Sum64(b[:56]) {
 		return l, nil
 	}
-	if v := le.Uint32(b[4:]); v != walVersion && v != 2 { // version 2 is version 3 without puts
+	if v := le.Uint32(b[4:]); v < 2 || v > walVersion { // 2 and 3 are 4 without some kinds of puts
 		// A log of another version may hold commits: never skip it.
-		return l, corrupt(path, fmt.Errorf("the log %s has version %d; this mapkv reads versions 2 and %d (replay it with the mapkv that wrote it)", walPath(path), v, walVersion))
+		return l, corrupt(path, fmt.Errorf("the log %s has version %d; this mapkv reads versions 2 to %d (replay it with the mapkv that wrote it)", walPath(path), v, walVersion))
 	}
 	l.pageSize = int(le.Uint32(b[8:]))
 	l.base = page.TxID(le.Uint64(b[24:]))

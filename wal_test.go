@@ -210,36 +210,39 @@ func TestLogTornTail(t *testing.T) {
 	c.Close()
 }
 
-// TestLogForeign: a log that cannot belong to the data file stops Open
-// with ErrCorrupt and changes nothing.
-// TestLogVersion: a log of another version is refused, not skipped (it
-// may hold commits), and nothing is written.
+// TestLogVersion: a log of another version (1, which stored whole
+// images, or 5, newer than this mapkv) is refused, not skipped (it may
+// hold commits), and nothing is written.
 func TestLogVersion(t *testing.T) {
-	db, path, m := relFaultDB(t, logOpts())
-	if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
-		t.Fatal(err)
-	}
-	cp := copyFiles(t, path) // a crashed copy: the log holds the commit
-	db.Close()
-	lg, err := os.ReadFile(cp + "-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	binary.LittleEndian.PutUint32(lg[4:], 1)
-	binary.LittleEndian.PutUint64(lg[56:], xxhash.Sum64(lg[:56]))
-	if err := os.WriteFile(cp+"-wal", lg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := os.ReadFile(cp)
-	_, err = mapkv.Open(cp, logOpts())
-	if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), "version 1") {
-		t.Fatalf("Open with a version 1 log: %v, want ErrCorrupt naming the version", err)
-	}
-	if after, _ := os.ReadFile(cp); string(after) != string(before) {
-		t.Fatal("Open changed the data file")
+	for _, v := range []uint32{1, 5} {
+		db, path, m := relFaultDB(t, logOpts())
+		if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
+			t.Fatal(err)
+		}
+		cp := copyFiles(t, path) // a crashed copy: the log holds the commit
+		db.Close()
+		lg, err := os.ReadFile(cp + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary.LittleEndian.PutUint32(lg[4:], v)
+		binary.LittleEndian.PutUint64(lg[56:], xxhash.Sum64(lg[:56]))
+		if err := os.WriteFile(cp+"-wal", lg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.ReadFile(cp)
+		_, err = mapkv.Open(cp, logOpts())
+		if !errors.Is(err, mapkv.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", v)) {
+			t.Fatalf("Open with a version %d log: %v, want ErrCorrupt naming the version", v, err)
+		}
+		if after, _ := os.ReadFile(cp); string(after) != string(before) {
+			t.Fatal("Open changed the data file")
+		}
 	}
 }
 
+// TestLogForeign: a log that cannot belong to the data file stops Open
+// with ErrCorrupt and changes nothing.
 func TestLogForeign(t *testing.T) {
 	a, pathA, _ := relFaultDB(t, logOpts())
 	defer a.Close()
@@ -417,7 +420,7 @@ func scatter(t *testing.T, db *mapkv.DB) (put func(to, step int) error) {
 func smallScatter(db *mapkv.DB, i int) error {
 	return db.Update(func(tx *mapkv.Tx) error {
 		b := tx.Bucket([]byte("b"))
-		for j := 0; j < 40; j++ {
+		for j := 0; j < 80; j++ {
 			if err := b.Put([]byte(fmt.Sprintf("%08d", (i*977+j*4001)%40000)), []byte(fmt.Sprintf("%060d", i))); err != nil {
 				return err
 			}

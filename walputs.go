@@ -12,7 +12,7 @@ import (
 	"github.com/mapkv/mapkv/page"
 )
 
-// Leaves logged as puts.
+// Nodes logged as puts.
 //
 // Most leaves a commit of scattered keys rewrites take one or two puts
 // (btree's in-place path), and most of them were written by an earlier
@@ -23,6 +23,16 @@ import (
 // applies the generation's records in order, finds that page as the
 // earlier record left it and builds the leaf again with
 // btree.RebuildInPlace, checked against the checksum the record lists.
+//
+// Branches go the same way (log version 4): a branch that replaces one
+// page and stays one page is told as the puts of child references that
+// make it from the branch it replaces (btree's branchPuts: a leaf that
+// splits replaces one reference and adds one). The branches near the
+// root, which every commit rewrites, were nearly always written by the
+// record before: a one-key commit into a 1M-key tree of three levels of
+// branches logged about 16 KiB (three branch images of 3-4 KB each and
+// the leaves), and the replay builds them again with btree.Rebuild,
+// which tells branches from leaves by the base page's type.
 //
 // Only pages written by an earlier record of the same generation may
 // serve: the replay has rebuilt them when it needs them, whatever the
@@ -199,11 +209,11 @@ func rebuildPuts(dst []byte, base page.ID, muts []btree.Mutation, id page.ID, tx
 		return err
 	}
 	defer func() {
-		if r := recover(); r != nil { // RebuildInPlace checks its input; a slip is still no panic
+		if r := recover(); r != nil { // Rebuild checks its input; a slip is still no panic
 			err = fmt.Errorf("rebuilding node %d: %v", id, r)
 		}
 	}()
-	if _, err := btree.RebuildInPlace(dst, old, id, txid, muts); err != nil {
+	if _, err := btree.Rebuild(dst, old, id, txid, muts); err != nil {
 		return err
 	}
 	if got := page.Seal(dst); got != sum {

@@ -58,7 +58,9 @@ type Writer struct {
 	Parallel int
 
 	scratch
-	inPlace int // leaves insertInPlace built (for tests)
+	inPlace     int // leaves insertInPlace built (for tests)
+	branchPutsN int // branches sealed with puts (for tests)
+	patched     int // branches patchBranch built (for tests)
 	// appending: every mutation of this Apply sorts after the tree's last
 	// key (a load in key order). Nodes are filled to capacity along the
 	// right edge, without spreading over or merging with neighbours.
@@ -94,7 +96,12 @@ type scratch struct {
 	sizes   []int
 	groups  [][2]int
 	outs    [][]child
-	spans   [][]span // the changed children of the branch at depth d
+	spans   [][]span   // the changed children of the branch at depth d
+	wins    [][]child  // the children a patched branch's changed child became, at depth d
+	merged  [][]child  // those and their neighbours, rebalanced (patchBranch)
+	ops     []Mutation // a branch's puts (branchPuts)
+	opVals  []byte     // their values
+	opKids  []int      // the children they come from
 }
 
 var scratchPool sync.Pool
@@ -157,7 +164,7 @@ func (w *Writer) Apply(root page.ID, birth page.TxID, muts []Mutation) (page.ID,
 		return 0, 0, err
 	}
 	for len(kids) > 1 {
-		if kids, err = w.packBranches(nil, kids, false); err != nil {
+		if kids, err = w.packBranches(nil, kids, false, nil); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -235,22 +242,36 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int, dst []child, 
 	}
 	out := w.outs[depth][:0]
 	var appendOnly bool
-	if h, j := w.splitAt(n, muts); h > 0 {
+	h, j := w.splitAt(n, muts)
+	built, patched := false, false
+	if h == 0 {
+		dst, built, out, appendOnly, patched, err = w.patchBranch(id, n, muts, depth, dst, out)
+		if err != nil {
+			return nil, err
+		}
+		if built {
+			w.freeNode(id, n)
+			return dst, nil
+		}
+	}
+	switch {
+	case patched: // out is merged and rebalanced
+	case h > 0:
 		out, appendOnly, err = w.applySplit(n, h, muts, j, depth, out)
-	} else {
+	default:
 		out, appendOnly, err = w.applyKids(n, 0, cnt, muts, depth, out)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !w.appending {
+	if !w.appending && !patched {
 		if out, err = w.rebalance(out); err != nil {
 			return nil, err
 		}
 	}
 	base := len(dst)
 	if len(out) > 0 {
-		if dst, err = w.packBranches(dst, out, appendOnly); err != nil {
+		if dst, err = w.packBranches(dst, out, appendOnly, &baseNode{id, n}); err != nil {
 			return nil, err
 		}
 	}
@@ -560,7 +581,7 @@ func (w *Writer) applyLeaf(id page.ID, n []byte, muts []Mutation, dst []child, s
 }
 
 // copyLeaves turns off insertInPlace (tests compare the nodes built both
-// ways).
+// ways; see also copyBranches).
 var copyLeaves = false
 
 // insertInPlace is applyLeaf's path for the common change to a leaf:
@@ -761,39 +782,51 @@ func (w *Writer) rebalance(kids []child) ([]child, error) {
 		c := kids[i]
 		if len(out) > 0 {
 			p := &out[len(out)-1]
-			if p.fresh || c.fresh {
-				ps, err := w.size(p)
+			ok, err := w.merges(p, &c)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				var buf [4]child
+				merged, err := w.repack(buf[:0], *p, c)
 				if err != nil {
 					return nil, err
 				}
-				cs, err := w.size(&c)
-				if err != nil {
-					return nil, err
+				at := len(out) - 1
+				if inPlace && at+len(merged) > i+1 {
+					// More nodes came out than went in: writing them in
+					// place would overwrite kids not read yet.
+					out = append(make([]child, 0, len(kids)+len(merged)), out[:at]...)
+					inPlace = false
+				} else {
+					out = out[:at]
 				}
-				pg := w.T.PageSize
-				if (ps+cs-page.HeaderSize <= pg || ps < pg/4 || cs < pg/4) && ps <= pg && cs <= pg {
-					var buf [4]child
-					merged, err := w.repack(buf[:0], *p, c)
-					if err != nil {
-						return nil, err
-					}
-					at := len(out) - 1
-					if inPlace && at+len(merged) > i+1 {
-						// More nodes came out than went in: writing them in
-						// place would overwrite kids not read yet.
-						out = append(make([]child, 0, len(kids)+len(merged)), out[:at]...)
-						inPlace = false
-					} else {
-						out = out[:at]
-					}
-					out = append(out, merged...)
-					continue
-				}
+				out = append(out, merged...)
+				continue
 			}
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// merges reports whether rebalance merges neighbours p and c: when either
+// was written by this transaction and the two fit in one page, or either
+// is under a quarter full.
+func (w *Writer) merges(p, c *child) (bool, error) {
+	if !p.fresh && !c.fresh {
+		return false, nil
+	}
+	ps, err := w.size(p)
+	if err != nil {
+		return false, err
+	}
+	cs, err := w.size(c)
+	if err != nil {
+		return false, err
+	}
+	pg := w.T.PageSize
+	return (ps+cs-page.HeaderSize <= pg || ps < pg/4 || cs < pg/4) && ps <= pg && cs <= pg, nil
 }
 
 // saves reports whether prev and kids, repacked together, need fewer
@@ -928,7 +961,7 @@ func (w *Writer) repack(dst []child, cs ...child) ([]child, error) {
 				kids = append(kids, child{key: k, id: id, birth: bt})
 			}
 		}
-		dst, err = w.packBranches(dst, kids, false)
+		dst, err = w.packBranches(dst, kids, false, nil)
 	}
 	if err != nil {
 		return nil, err
@@ -1130,31 +1163,57 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 	return dst, nil
 }
 
-// packBranches writes cs as new branches and appends them to dst.
-func (w *Writer) packBranches(dst []child, cs []child, appendOnly bool) ([]child, error) {
+// packBranches writes cs as new branches and appends them to dst. base
+// is the branch cs replace (nil: none, or several): when cs make one
+// single-page node and the allocator is a PutsSealer, the node is
+// sealed with the puts that make it from base (see branchPuts).
+func (w *Writer) packBranches(dst []child, cs []child, appendOnly bool, base *baseNode) ([]child, error) {
 	sizes := w.sizeBuf(len(cs))
 	for i, c := range cs {
 		sizes[i] = page.BranchEntrySize(c.key)
 	}
-	for _, g := range w.group(sizes, appendOnly, 2) {
+	groups := w.group(sizes, appendOnly, 2)
+	for _, g := range groups {
 		group := cs[g[0]:g[1]]
-		used, pages, cp := w.layout(sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
+		used, pages, cp := layoutOf(w.T.PageSize, sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
 		id, buf, err := w.A.Alloc(pages)
 		if err != nil {
 			return nil, err
 		}
-		cnt := g[1] - g[0]
-		page.PutHeader(buf, id, w.TxID, page.TypeBranch, uint32(pages-1), cnt)
-		bw := page.NewBranchWriter(buf, cnt, cp)
-		for _, c := range group {
-			bw.Add(c.key, c.id, c.birth)
+		buildBranch(buf, id, w.TxID, pages, group, cp)
+		if ps, ok := w.A.(PutsSealer); ok && base != nil && len(groups) == 1 && pages == 1 {
+			if ops, ok := w.branchPuts(base.node, 0, page.Count(base.node), group, used); ok {
+				ps.SealPuts(id, buf, used, base.id, base.node, ops)
+				w.branchPutsN++
+			} else {
+				w.A.Seal(id, buf, used)
+			}
+		} else {
+			w.A.Seal(id, buf, used)
 		}
-		clear(buf[used:])
-		w.A.Seal(id, buf, used)
 		first, _ := page.BranchKey(buf, 0)
 		dst = append(dst, child{key: first, id: id, birth: w.TxID, size: used, fresh: true})
 	}
 	return dst, nil
+}
+
+// baseNode is a node being replaced: its page and bytes.
+type baseNode struct {
+	id   page.ID
+	node []byte
+}
+
+// buildBranch writes the branch node of kids (its entries' common prefix
+// cp, as layout chose it) into buf under id and txid, unsealed. Every
+// byte past the last key is zero, so that the node is a function of kids
+// alone (RebuildBranch builds it again from a log).
+func buildBranch(buf []byte, id page.ID, txid page.TxID, pages int, kids []child, cp []byte) {
+	page.PutHeader(buf, id, txid, page.TypeBranch, uint32(pages-1), len(kids))
+	bw := page.NewBranchWriter(buf, len(kids), cp)
+	for _, c := range kids {
+		bw.Add(c.key, c.id, c.birth)
+	}
+	clear(buf[bw.Used():])
 }
 
 // FreeTree releases every node of the tree at root, including overflow
@@ -1219,12 +1278,17 @@ func (w *Writer) sizeBuf(n int) []int {
 // prefix to record. The prefix only uses room the last page has spare, so
 // it never costs a page.
 func (w *Writer) layout(sizes []int, first, last []byte) (used, pages int, cp []byte) {
+	return layoutOf(w.T.PageSize, sizes, first, last)
+}
+
+// layoutOf is layout for pages of ps bytes.
+func layoutOf(ps int, sizes []int, first, last []byte) (used, pages int, cp []byte) {
 	used = page.HeaderSize + page.PrefixArea(0)
 	for _, s := range sizes {
 		used += s
 	}
-	pages = page.Pages(used, w.T.PageSize)
-	spare := (pages*w.T.PageSize - used) &^ 7
+	pages = page.Pages(used, ps)
+	spare := (pages*ps - used) &^ 7
 	cpl := page.CommonLen(first, last, min(spare, page.MaxCpl))
 	return used + page.PrefixArea(cpl) - page.PrefixArea(0), pages, first[:cpl]
 }

@@ -61,8 +61,8 @@ func (a *fuzzAlloc) Free(id page.ID, n int) {
 
 func (a *fuzzAlloc) Seal(_ page.ID, node []byte, _ int) { page.Seal(node) }
 
-// fuzzPuts is a fuzzAlloc that checks, as putsAlloc does, that
-// RebuildInPlace builds each leaf built in place again.
+// fuzzPuts is a fuzzAlloc that checks, as putsAlloc does, that Rebuild
+// builds each node told as puts again (leaves built in place, branches).
 type fuzzPuts struct {
 	*fuzzAlloc
 	tb   testing.TB
@@ -71,7 +71,7 @@ type fuzzPuts struct {
 
 func (a *fuzzPuts) SealPuts(id page.ID, node []byte, used int, base page.ID, old []byte, muts []Mutation) {
 	dst := make([]byte, len(node))
-	got, err := RebuildInPlace(dst, old, id, a.txid, muts)
+	got, err := Rebuild(dst, old, id, a.txid, muts)
 	if err != nil || got != used || !bytes.Equal(dst, node) {
 		a.tb.Fatalf("node %d from %d and %d puts: rebuilt with %d bytes used (want %d), same bytes %v, error %v", id, base, len(muts), got, used, bytes.Equal(dst, node), err)
 	}
@@ -364,8 +364,8 @@ func FuzzTree(f *testing.F) {
 		// Writes: split between two goroutines (on a copy), then not.
 		fuzzSplit(t, data, muts, valid, model)
 		a := &fuzzAlloc{t: tr, next: page.ID(tr.PgCount), limit: page.ID(tr.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
-		// Every leaf built in place is built again from its old node and
-		// puts (RebuildInPlace), as a replay of the log does.
+		// Every node told as puts is built again from its old node and
+		// the puts (Rebuild), as a replay of the log does.
 		w := &Writer{T: tr, A: &fuzzPuts{fuzzAlloc: a, tb: t, txid: birth + 1}, TxID: birth + 1}
 		var newRoot page.ID
 		var newBirth page.TxID
@@ -422,9 +422,9 @@ func sameWithoutInPlace(t *testing.T, data []byte, root page.ID, birth page.TxID
 	t.Helper()
 	ct, _, _ := fuzzImage(data)
 	ca := &fuzzAlloc{t: ct, next: page.ID(ct.PgCount), limit: page.ID(ct.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
-	copyLeaves = true
+	copyLeaves, copyBranches = true, true
 	cRoot, _, cErr := (&Writer{T: ct, A: ca, TxID: birth + 1}).Apply(root, birth, muts)
-	copyLeaves = false
+	copyLeaves, copyBranches = false, false
 	if (err == nil) != (cErr == nil) || err != nil && err.Error() != cErr.Error() {
 		t.Fatalf("Apply: %v; without insertInPlace: %v", err, cErr)
 	}

@@ -2,6 +2,7 @@ package btree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,27 +40,32 @@ func (a *bumpAlloc) Free(id page.ID, n int) {
 func (a *bumpAlloc) Seal(_ page.ID, node []byte, _ int) { page.Seal(node) }
 
 // putsAlloc is a bumpAlloc that is a PutsSealer: it builds every node it
-// is told was put together in place again with RebuildInPlace, from the
-// old node and the puts, and fails the test unless that gives the same
-// bytes and size.
+// is told was put together from an old node and puts again with Rebuild
+// (leaves built in place, branches told as puts), and fails the test
+// unless that gives the same bytes and size.
 type putsAlloc struct {
 	*bumpAlloc
-	tb      testing.TB
-	txid    page.TxID
-	rebuilt int
+	tb       testing.TB
+	txid     page.TxID
+	rebuilt  int // leaves
+	branches int
 }
 
 func (a *putsAlloc) SealPuts(id page.ID, node []byte, used int, base page.ID, old []byte, muts []Mutation) {
 	a.tb.Helper()
 	dst := make([]byte, len(node))
-	got, err := RebuildInPlace(dst, old, id, a.txid, slices.Clone(muts))
+	got, err := Rebuild(dst, old, id, a.txid, slices.Clone(muts))
 	if err != nil {
 		a.tb.Fatalf("node %d from %d and %d puts: %v", id, base, len(muts), err)
 	}
 	if got != used || !bytes.Equal(dst, node) {
 		a.tb.Fatalf("node %d rebuilt from %d and %d puts: %d bytes used, want %d; same bytes %v", id, base, len(muts), got, used, bytes.Equal(dst, node))
 	}
-	a.rebuilt++
+	if page.NodeType(node) == page.TypeBranch {
+		a.branches++
+	} else {
+		a.rebuilt++
+	}
 	a.Seal(id, node, used)
 }
 
@@ -74,6 +80,44 @@ func (a *putsAlloc) SealPuts(id page.ID, node []byte, used int, base page.ID, ol
 // prefix would change), over keys of random bytes and keys sharing long
 // prefixes.
 func TestInsertInPlaceSameBytes(t *testing.T) {
+	sameBytes(t, randomBatch, 200, 20, 0)
+}
+
+// TestPatchBranchSameBytes is TestInsertInPlaceSameBytes for patchBranch:
+// after a load, batches of a few changes each under one child, mostly
+// deletes of a run of neighbouring keys, which empty leaves until
+// rebalance merges them with the neighbours on either side (and those
+// with theirs), and puts that split leaves.
+func TestPatchBranchSameBytes(t *testing.T) {
+	sameBytes(t, func(r *rand.Rand, ps int, known []string) []Mutation {
+		if len(known) < 2000 {
+			var muts []Mutation
+			for i := range 4000 {
+				muts = append(muts, Mutation{Key: fmt.Appendf(nil, "key%06d", 10*i), Value: make([]byte, 20+i%40)})
+			}
+			return muts
+		}
+		at := r.IntN(40000)
+		var muts []Mutation
+		if r.IntN(4) == 0 {
+			for j := range 1 + r.IntN(3) {
+				muts = append(muts, Mutation{Key: fmt.Appendf(nil, "key%06d", at+j), Value: make([]byte, r.IntN(200))})
+			}
+			return muts
+		}
+		for j := range 1 + r.IntN(25) {
+			muts = append(muts, Mutation{Key: fmt.Appendf(nil, "key%06d", at+10*j), Delete: true})
+		}
+		return muts
+	}, 20, 200, 1200)
+}
+
+// sameBytes applies batches from gen to two trees, one built with
+// insertInPlace and patchBranch and one without, and compares them (see
+// TestInsertInPlaceSameBytes); each path must have been taken at least
+// min times. It stops when the trees' pages run out, or after
+// maxBatches batches if that is not 0.
+func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mutation, minInPlace, minPatched, maxBatches int) {
 	for _, ps := range []int{1024, 4096} {
 		t.Run(fmt.Sprint(ps), func(t *testing.T) {
 			const pages = 12000
@@ -88,15 +132,15 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 			var birth page.TxID
 			model := map[string]string{}
 			var known []string
-			inPlace, batches := 0, 0
-			for batch := 1; ; batch++ {
-				muts := randomBatch(r, ps, known)
+			inPlace, branchPuts, patched, batches := 0, 0, 0, 0
+			for batch := 1; maxBatches == 0 || batch <= maxBatches; batch++ {
+				muts := gen(r, ps, known)
 				pa := &putsAlloc{bumpAlloc: aa, tb: t, txid: page.TxID(batch)}
 				wa := &Writer{T: ta, A: pa, TxID: page.TxID(batch)}
-				copyLeaves = true
+				copyLeaves, copyBranches = true, true
 				wb := &Writer{T: tb, A: ab, TxID: page.TxID(batch)}
 				rb, bb, errB := wb.Apply(root, birth, muts)
-				copyLeaves = false
+				copyLeaves, copyBranches = false, false
 				ra, ba, errA := wa.Apply(root, birth, muts)
 				if errors.Is(errA, errBumpFull) || errors.Is(errB, errBumpFull) {
 					break
@@ -105,11 +149,13 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 					t.Fatalf("batch %d: Apply: %v / without insertInPlace: %v", batch, errA, errB)
 				}
 				inPlace += wa.inPlace
-				if pa.rebuilt != wa.inPlace {
-					t.Fatalf("batch %d: %d leaves built in place, %d told to SealPuts", batch, wa.inPlace, pa.rebuilt)
+				branchPuts += wa.branchPutsN
+				patched += wa.patched
+				if pa.rebuilt != wa.inPlace || pa.branches != wa.branchPutsN {
+					t.Fatalf("batch %d: %d leaves built in place and %d branches told as puts, %d and %d told to SealPuts", batch, wa.inPlace, wa.branchPutsN, pa.rebuilt, pa.branches)
 				}
-				if wb.inPlace != 0 {
-					t.Fatalf("copyLeaves did not turn insertInPlace off")
+				if wb.inPlace != 0 || wb.patched != 0 {
+					t.Fatalf("copyLeaves and copyBranches did not turn insertInPlace and patchBranch off")
 				}
 				if !slices.Equal(aa.freed, ab.freed) {
 					t.Fatalf("batch %d: freed %v; without insertInPlace %v", batch, aa.freed, ab.freed)
@@ -139,8 +185,8 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 				}
 				batches++
 			}
-			if batches < 20 || inPlace < 200 {
-				t.Fatalf("%d batches, %d leaves changed in place: too few to compare", batches, inPlace)
+			if batches < 20 || inPlace < minInPlace || branchPuts < 20 || patched < minPatched {
+				t.Fatalf("%d batches, %d leaves changed in place, %d branches told as puts, %d patched: too few to compare", batches, inPlace, branchPuts, patched)
 			}
 			keys, vals, err := walk(ta, root)
 			if err != nil {
@@ -154,7 +200,7 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 					t.Fatalf("key %q: value %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
 				}
 			}
-			t.Logf("%d batches, %d leaves changed in place, %d keys", batches, inPlace, len(keys))
+			t.Logf("%d batches, %d leaves changed in place, %d branches told as puts, %d patched, %d keys", batches, inPlace, branchPuts, patched, len(keys))
 		})
 	}
 }
@@ -255,6 +301,87 @@ func TestRebuildInPlaceRefuses(t *testing.T) {
 	} {
 		if _, err := RebuildInPlace(c.dst, c.old, 9, 2, c.muts); err == nil {
 			t.Errorf("%s: RebuildInPlace took it", name)
+		}
+	}
+}
+
+// TestRebuildBranchRefuses: RebuildBranch builds the branch packBranches
+// builds for the children puts leave, and refuses, with an error and
+// without panicking, puts that make no such branch (a replay hands it
+// whatever a damaged log holds).
+func TestRebuildBranchRefuses(t *testing.T) {
+	const ps = 1024
+	tr := &Tree{Data: make([]byte, 64*ps), PageSize: ps, PgCount: 2}
+	w := &Writer{T: tr, A: &bumpAlloc{t: tr, limit: 64}, TxID: 1}
+	w.getScratch()
+	defer w.putScratch()
+	var kids []child
+	for i := range 8 {
+		kids = append(kids, child{key: fmt.Appendf(nil, "key%03d", i*10), id: page.ID(100 + i), birth: 1})
+	}
+	out, err := w.packBranches(nil, kids, false, nil)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("packBranches: %v, %d nodes", err, len(out))
+	}
+	old := tr.Data[int(out[0].id)*ps : int(out[0].id+1)*ps]
+	ref := func(id page.ID) []byte {
+		return binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(id)), 7)
+	}
+	put := func(k string, id page.ID) Mutation { return Mutation{Key: []byte(k), Value: ref(id)} }
+	del := func(k string) Mutation { return Mutation{Key: []byte(k), Delete: true} }
+
+	// Replace key010's child, add key015 and a first key, drop key070
+	// (a log's delete: an empty value): the branch packBranches builds.
+	muts := []Mutation{put("a", 50), put("key010", 51), put("key015", 52), {Key: []byte("key070")}}
+	want := []child{{key: []byte("a"), id: 50, birth: 7}, kids[0], {key: []byte("key010"), id: 51, birth: 7}, {key: []byte("key015"), id: 52, birth: 7}}
+	want = append(want, kids[2:7]...)
+	w2 := &Writer{T: tr, A: &bumpAlloc{t: tr, limit: 64}, TxID: 2}
+	built, err := w2.packBranches(nil, want, false, nil)
+	if err != nil || len(built) != 1 {
+		t.Fatalf("packBranches: %v, %d nodes", err, len(built))
+	}
+	wantNode := tr.Data[int(built[0].id)*ps : int(built[0].id+1)*ps]
+	dst := make([]byte, ps)
+	used, err := RebuildBranch(dst, old, built[0].id, 2, muts)
+	if err != nil {
+		t.Fatalf("RebuildBranch: %v", err)
+	}
+	page.Seal(dst)
+	if used != built[0].size || !bytes.Equal(dst, wantNode) {
+		t.Fatalf("rebuilt %d bytes used (want %d), same bytes %v", used, built[0].size, bytes.Equal(dst, wantNode))
+	}
+
+	garbage := make([]byte, ps)
+	for i := range garbage {
+		garbage[i] = byte(i * 7)
+	}
+	lroot, _, err := (&Writer{T: tr, A: &bumpAlloc{t: tr, limit: 64}, TxID: 3}).Apply(0, 0, []Mutation{{Key: []byte("key010"), Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := tr.Data[int(lroot)*ps : int(lroot+1)*ps]
+	var many []Mutation
+	for i := range 40 {
+		many = append(many, put(fmt.Sprintf("key%03d-%s", i, bytes.Repeat([]byte("x"), 20)), page.ID(200+i)))
+	}
+	for name, c := range map[string]struct {
+		old  []byte
+		dst  []byte
+		muts []Mutation
+	}{
+		"descending":     {old, dst, []Mutation{put("key015", 1), put("key005", 2)}},
+		"duplicate":      {old, dst, []Mutation{put("key015", 1), put("key015", 2)}},
+		"no such child":  {old, dst, []Mutation{del("key015")}},
+		"short ref":      {old, dst, []Mutation{{Key: []byte("key015"), Value: []byte("v")}}},
+		"all deleted":    {old, dst, []Mutation{del("key000"), del("key010"), del("key020"), del("key030"), del("key040"), del("key050"), del("key060"), del("key070")}},
+		"past one page":  {old, dst, many},
+		"short page":     {old, dst[:ps/2], []Mutation{put("key015", 1)}},
+		"garbage node":   {garbage, dst, []Mutation{put("key015", 1)}},
+		"zero node":      {make([]byte, ps), dst, []Mutation{put("key015", 1)}},
+		"a leaf for old": {leaf, dst, []Mutation{put("key015", 1)}},
+	} {
+		if _, err := RebuildBranch(c.dst, c.old, 9, 2, c.muts); err == nil {
+			t.Errorf("%s: RebuildBranch took it", name)
 		}
 	}
 }

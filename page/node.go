@@ -535,6 +535,71 @@ func (w *BranchWriter) Add(key []byte, child ID, birth TxID) {
 // Used returns the bytes written so far, header included.
 func (w *BranchWriter) Used() int { return w.data }
 
+// CopyFrom appends elements [i, j) of branch src: the bytes Add would
+// write for them, moved a run at a time, as LeafWriter.CopyFrom does. src
+// must have passed BranchPacked, and its common prefix must be the
+// writer's.
+func (w *BranchWriter) CopyFrom(src []byte, i, j int) {
+	if i >= j {
+		return
+	}
+	spb := prefixBase(src)
+	copy(w.node[w.pb+4*w.n:], src[spb+4*i:spb+4*j])
+	seb := elemBase(src)
+	first := int(le.Uint32(src[seb+i*BranchElementSize+branchPos:]))
+	last := seb + (j-1)*BranchElementSize
+	end := int(le.Uint32(src[last+branchPos:])) + int(le.Uint32(src[last+branchKSize:]))
+	e := w.eb + w.n*BranchElementSize
+	es := copy(w.node[e:], src[seb+i*BranchElementSize:seb+j*BranchElementSize])
+	shift := uint32(w.data - first) // modulo 2^32: positions may move down
+	for p := e; p < e+es; p += BranchElementSize {
+		le.PutUint32(w.node[p+branchPos:], le.Uint32(w.node[p+branchPos:])+shift)
+	}
+	w.data += copy(w.node[w.data:], src[first:end])
+	w.n += j - i
+}
+
+// BranchPacked reports whether branch node, which passed CheckNode, is
+// laid out as BranchWriter lays a branch out, its keys in order (see
+// LeafPacked): then runs of its elements may be copied whole
+// (BranchWriter.CopyFrom) and the copy is the node Add would build. end
+// is where the last key ends.
+func BranchPacked(node []byte) (end int, ok bool) {
+	cnt := Count(node)
+	cpl := Cpl(node)
+	cp := CommonPrefix(node)
+	pb := prefixBase(node)
+	eb := elemBase(node)
+	at := eb + cnt*BranchElementSize
+	if at > len(node) {
+		return 0, false
+	}
+	var prev []byte
+	var pprev uint32
+	for i := 0; i < cnt; i++ {
+		e := eb + i*BranchElementSize
+		pos := int(le.Uint32(node[e+branchPos:]))
+		ks := int(le.Uint32(node[e+branchKSize:]))
+		if pos != at || ks > len(node) || at+ks > len(node) {
+			return 0, false
+		}
+		key := node[pos : pos+ks]
+		if ks < cpl || !bytes.Equal(key[:cpl], cp) {
+			return 0, false
+		}
+		p := KeyPrefix(key, cpl)
+		if p != prefixAt(node, pb, i) {
+			return 0, false
+		}
+		if i > 0 && (p < pprev || p == pprev && bytes.Compare(prev, key) >= 0) {
+			return 0, false
+		}
+		prev, pprev = key, p
+		at += ks
+	}
+	return at, true
+}
+
 // Ref is the 32-byte value stored under a leaf element flagged FlagBucket
 // or FlagOverflow. For a nested bucket: its tree's root node (0 when the
 // bucket has no keys), the txid that wrote that node, the bucket's
