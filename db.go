@@ -70,6 +70,8 @@ type DB struct {
 	// walPuts counts the nodes logged as puts (see walputs.go; for
 	// tests).
 	walPuts int
+	// walBranchPuts counts those that were branches.
+	walBranchPuts int
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.

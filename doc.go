@@ -42,10 +42,13 @@
 // A commit costs one flush (fdatasync). A small commit (or a large one
 // whose nodes are scattered over the file) writes its nodes and meta as
 // one record to the write-ahead log, path + "-wal", and flushes only the
-// log (a leaf that took a few puts, when an earlier record since the last
-// flush of the data file wrote the page it replaces, is logged as those
-// puts: a few hundred bytes instead of its image, rebuilt by a replay);
-// it writes the same nodes to the data file without flushing it, so
+// log (a leaf that took a few puts, or a branch that replaced a child or
+// two, when an earlier record since the last flush of the data file wrote
+// the page it replaces, is logged as those puts: tens or hundreds of
+// bytes instead of its image, rebuilt by a replay; on Linux a small
+// record is one asynchronous direct write with RWF_DSYNC, under way while
+// the commit writes its nodes to the data file); it writes the same nodes
+// to the data file without flushing it, so
 // readers, other processes and snapshots keep reading the data file. It
 // leaves the free list out (the meta says so): Close writes it, and after
 // a crash a read-write Open rebuilds it from the trees. The data file is

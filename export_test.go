@@ -51,6 +51,13 @@ func WalPutsForTest(db *DB) int {
 	return db.walPuts
 }
 
+// WalBranchPutsForTest returns how many of those were branches.
+func WalBranchPutsForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.walBranchPuts
+}
+
 // KicksForTest returns how many times db started the data file's
 // writeback ahead of a checkpoint (see kickWriteback).
 func KicksForTest(db *DB) int {

@@ -479,6 +479,9 @@ func (db *DB) walFinish(r *logRecord, err error) error {
 		w.logged.add(nd.id)
 		if r.ents[i].pages&entryPuts != 0 {
 			db.walPuts++
+			if page.NodeType(nd.buf) == page.TypeBranch {
+				db.walBranchPuts++
+			}
 		}
 	}
 	w.recOff, w.prevTx = w.off, w.lastTx

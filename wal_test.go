@@ -940,6 +940,34 @@ func TestLogPuts(t *testing.T) {
 	relExpect(t, c, m, "reopened")
 }
 
+// TestLogBranchPuts: one-key commits into a tree of three levels rewrite
+// the branches on their path, which are logged as the puts of child
+// references into the branches they replace (the record before wrote
+// them), and crashed copies replay them to the committed state, across
+// the checkpoints of a small log.
+func TestLogBranchPuts(t *testing.T) {
+	db, path, m := relFaultDB(t, logOpts())
+	defer db.Close()
+	if err := relCommit(db, m, relFill("a", 0, 3000, 20)); err != nil {
+		t.Fatal(err)
+	}
+	for j := range 60 {
+		op := relOp{kind: relBulkPut, path: []string{"a"}, keys: []string{fmt.Sprintf("f%06d-b", (j*1987)%3000)}, vals: []string{strings.Repeat("w", 10+j%30)}}
+		if err := relCommit(db, m, []relOp{op}); err != nil {
+			t.Fatal(err)
+		}
+		if j%10 == 9 {
+			c := relReopen(t, copyFiles(t, path), logOpts())
+			relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
+			c.Close()
+		}
+	}
+	if n := mapkv.WalBranchPutsForTest(db); n < 60 {
+		t.Fatalf("60 one-key commits into a 3-level tree logged %d branches as puts, want at least one a commit", n)
+	}
+	t.Logf("%d nodes logged as puts, %d of them branches", mapkv.WalPutsForTest(db), mapkv.WalBranchPutsForTest(db))
+}
+
 // logRecords walks the records of log image lg and calls f with each
 // one's offset, node count and txid.
 func logRecords(lg []byte, f func(off, n int, txid uint64)) {
