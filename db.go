@@ -72,6 +72,9 @@ type DB struct {
 	walPuts int
 	// walBranchPuts counts those that were branches.
 	walBranchPuts int
+	// walAsync counts the records written asynchronously
+	// (walAppendBeside).
+	walAsync int
 
 	// stateMu guards the published state, mapping reference counts and
 	// the reader table. It is held only for a few instructions.

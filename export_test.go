@@ -58,6 +58,27 @@ func WalBranchPutsForTest(db *DB) int {
 	return db.walBranchPuts
 }
 
+// LogAsyncForTest returns how many of db's log records went out as
+// asynchronous writes (logDirect.submit), and whether its log takes them
+// now (a direct log with an AIO context).
+func LogAsyncForTest(db *DB) (records int, ready bool) {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	if db.wal == nil {
+		return db.walAsync, false
+	}
+	return db.walAsync, db.wal.direct.canSubmit(0, 0, 0)
+}
+
+// SetLogSync turns the log's asynchronous record writes off for logs
+// opened from now on (on: write and flush each record in turn, as where
+// the kernel has no AIO). It returns a function restoring the setting.
+func SetLogSync(on bool) (restore func()) {
+	old := logSync
+	logSync = on
+	return func() { logSync = old }
+}
+
 // KicksForTest returns how many times db started the data file's
 // writeback ahead of a checkpoint (see kickWriteback).
 func KicksForTest(db *DB) int {

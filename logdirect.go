@@ -57,7 +57,8 @@ const directChunk = 1 << 20
 // here); the caller writes it as before.
 var errNotSubmitted = errors.New("mapkv: log record not submitted")
 
-// logSync turns the asynchronous record writes off (tests run both ways).
+// logSync turns the asynchronous record writes off for logs opened from
+// now on (tests run both ways: SetLogSync).
 var logSync bool
 
 // canSubmit reports whether a record of n bytes at off may go through

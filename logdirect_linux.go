@@ -2,6 +2,7 @@ package mapkv
 
 import (
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,10 +39,11 @@ func openLogDirect(path string) *logDirect {
 // sandbox that forbids it), takes no requests: records are then written
 // and flushed synchronously.
 type aioCtx struct {
-	ctx uintptr
-	cb  aioCB
-	cbs [1]*aioCB
-	ev  [1]aioEvent
+	ctx     uintptr
+	pending bool // a request was submitted and its event not yet read
+	cb      aioCB
+	cbs     [1]*aioCB
+	ev      [1]aioEvent
 }
 
 // aioCB is the kernel's struct iocb (64 bytes, little-endian layout).
@@ -68,7 +70,26 @@ type aioEvent struct {
 
 const aioCmdPwrite = 1 // IOCB_CMD_PWRITE
 
+// aioFree holds AIO contexts that no log uses now, for the next one:
+// destroying a context (io_destroy) waits for an RCU grace period, 30-40
+// ms on the machines measured, which every Close of a database would pay.
+// The process keeps as many contexts as it had logs open at once (each
+// holds a ring of a page or two in the kernel).
+var aioFree struct {
+	sync.Mutex
+	ctxs []uintptr
+}
+
 func (c *aioCtx) setup() {
+	aioFree.Lock()
+	if n := len(aioFree.ctxs); n > 0 {
+		c.ctx = aioFree.ctxs[n-1]
+		aioFree.ctxs = aioFree.ctxs[:n-1]
+	}
+	aioFree.Unlock()
+	if c.ctx != 0 {
+		return
+	}
 	var ctx uintptr
 	if _, _, e := unix.Syscall(unix.SYS_IO_SETUP, 1, uintptr(unsafe.Pointer(&ctx)), 0); e == 0 {
 		c.ctx = ctx
@@ -88,6 +109,7 @@ func (c *aioCtx) submit(f *os.File, b []byte, off int64) error {
 		c.close()
 		return errNotSubmitted
 	}
+	c.pending = true
 	return nil
 }
 
@@ -105,6 +127,7 @@ func (c *aioCtx) wait() (int, error) {
 		if n != 1 {
 			continue
 		}
+		c.pending = false
 		if r := c.ev[0].res; r < 0 {
 			return 0, unix.Errno(-r)
 		}
@@ -112,9 +135,18 @@ func (c *aioCtx) wait() (int, error) {
 	}
 }
 
+// close gives the context back for another log (see aioFree), or
+// destroys it if the event of its last request was not read (a failed
+// io_getevents): the next log must not find it.
 func (c *aioCtx) close() {
-	if c.ctx != 0 {
+	if c.ctx != 0 && c.pending {
 		unix.Syscall(unix.SYS_IO_DESTROY, c.ctx, 0, 0)
+		c.ctx, c.pending = 0, false
+	}
+	if c.ctx != 0 {
+		aioFree.Lock()
+		aioFree.ctxs = append(aioFree.ctxs, c.ctx)
+		aioFree.Unlock()
 		c.ctx = 0
 	}
 }

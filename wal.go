@@ -332,6 +332,7 @@ func (db *DB) walAppendBeside(a *txAlloc, metaBuf []byte, txid page.TxID, write 
 	}
 	werr := error(nil)
 	if err2 == nil {
+		db.walAsync++
 		werr = write()
 		// Wait for the record whatever happened: its staging memory is
 		// the device's until then.

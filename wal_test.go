@@ -946,26 +946,45 @@ func TestLogPuts(t *testing.T) {
 // them), and crashed copies replay them to the committed state, across
 // the checkpoints of a small log.
 func TestLogBranchPuts(t *testing.T) {
-	db, path, m := relFaultDB(t, logOpts())
-	defer db.Close()
-	if err := relCommit(db, m, relFill("a", 0, 3000, 20)); err != nil {
-		t.Fatal(err)
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) {
+			defer mapkv.SetLogSync(sync)()
+			db, path, m := relFaultDB(t, logOpts())
+			defer db.Close()
+			if err := relCommit(db, m, relFill("a", 0, 3000, 20)); err != nil {
+				t.Fatal(err)
+			}
+			_, ready := mapkv.LogAsyncForTest(db)
+			for j := range 60 {
+				op := relOp{kind: relBulkPut, path: []string{"a"}, keys: []string{fmt.Sprintf("f%06d-b", (j*1987)%3000)}, vals: []string{strings.Repeat("w", 10+j%30)}}
+				if err := relCommit(db, m, []relOp{op}); err != nil {
+					t.Fatal(err)
+				}
+				if j%10 == 9 {
+					c := relReopen(t, copyFiles(t, path), logOpts())
+					relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
+					c.Close()
+				}
+			}
+			if n := mapkv.WalBranchPutsForTest(db); n < 60 {
+				t.Fatalf("60 one-key commits into a 3-level tree logged %d branches as puts, want at least one a commit", n)
+			}
+			// A log that takes asynchronous writes (Linux with AIO and
+			// direct I/O) sends nearly every one-key record so: those
+			// that end past the zeros written ahead of the records go
+			// the old way.
+			async, _ := mapkv.LogAsyncForTest(db)
+			switch {
+			case sync && async != 0:
+				t.Fatalf("SetLogSync(true): %d records written asynchronously", async)
+			case !sync && ready && async < 40:
+				t.Fatalf("%d of 60 one-key records written asynchronously, want most", async)
+			case !sync && !ready:
+				t.Logf("this log takes no asynchronous writes (no AIO or no direct I/O here): only the synchronous path ran")
+			}
+			t.Logf("%d nodes logged as puts, %d of them branches; %d records asynchronous", mapkv.WalPutsForTest(db), mapkv.WalBranchPutsForTest(db), async)
+		})
 	}
-	for j := range 60 {
-		op := relOp{kind: relBulkPut, path: []string{"a"}, keys: []string{fmt.Sprintf("f%06d-b", (j*1987)%3000)}, vals: []string{strings.Repeat("w", 10+j%30)}}
-		if err := relCommit(db, m, []relOp{op}); err != nil {
-			t.Fatal(err)
-		}
-		if j%10 == 9 {
-			c := relReopen(t, copyFiles(t, path), logOpts())
-			relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
-			c.Close()
-		}
-	}
-	if n := mapkv.WalBranchPutsForTest(db); n < 60 {
-		t.Fatalf("60 one-key commits into a 3-level tree logged %d branches as puts, want at least one a commit", n)
-	}
-	t.Logf("%d nodes logged as puts, %d of them branches", mapkv.WalPutsForTest(db), mapkv.WalBranchPutsForTest(db))
 }
 
 // logRecords walks the records of log image lg and calls f with each
