@@ -81,6 +81,9 @@ var aioFree struct {
 }
 
 func (c *aioCtx) setup() {
+	if one := uint16(1); *(*byte)(unsafe.Pointer(&one)) != 1 {
+		return // aioCB has the little-endian layout (aio_key and aio_rw_flags swap places on big-endian machines)
+	}
 	aioFree.Lock()
 	if n := len(aioFree.ctxs); n > 0 {
 		c.ctx = aioFree.ctxs[n-1]
