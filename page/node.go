@@ -446,17 +446,25 @@ func (w *LeafWriter) CopyFrom(src []byte, i, j int) {
 	if i >= j {
 		return
 	}
+	last := elemBase(src) + (j-1)*LeafElementSize
+	end := int(le.Uint32(src[last+leafPos:])) + int(le.Uint16(src[last+leafKSize:])) + int(le.Uint32(src[last+leafVSize:]))
+	w.copyRun(src, i, j, LeafElementSize, leafPos, end)
+}
+
+// copyRun appends elements [i, j) of src, whose elements take esz bytes
+// with the position of their data at posOff and whose data end at end:
+// their prefixes, their elements with the positions moved by one amount,
+// and their data in one copy (LeafWriter.CopyFrom, BranchWriter.CopyFrom).
+func (w *nodeWriter) copyRun(src []byte, i, j, esz, posOff, end int) {
 	spb := prefixBase(src)
 	copy(w.node[w.pb+4*w.n:], src[spb+4*i:spb+4*j])
 	seb := elemBase(src)
-	first := int(le.Uint32(src[seb+i*LeafElementSize+leafPos:]))
-	last := seb + (j-1)*LeafElementSize
-	end := int(le.Uint32(src[last+leafPos:])) + int(le.Uint16(src[last+leafKSize:])) + int(le.Uint32(src[last+leafVSize:]))
-	e := w.eb + w.n*LeafElementSize
-	es := copy(w.node[e:], src[seb+i*LeafElementSize:seb+j*LeafElementSize])
+	first := int(le.Uint32(src[seb+i*esz+posOff:]))
+	e := w.eb + w.n*esz
+	es := copy(w.node[e:], src[seb+i*esz:seb+j*esz])
 	shift := uint32(w.data - first) // modulo 2^32: positions may move down
-	for p := e; p < e+es; p += LeafElementSize {
-		le.PutUint32(w.node[p+leafPos:], le.Uint32(w.node[p+leafPos:])+shift)
+	for p := e; p < e+es; p += esz {
+		le.PutUint32(w.node[p+posOff:], le.Uint32(w.node[p+posOff:])+shift)
 	}
 	w.data += copy(w.node[w.data:], src[first:end])
 	w.n += j - i
@@ -543,20 +551,9 @@ func (w *BranchWriter) CopyFrom(src []byte, i, j int) {
 	if i >= j {
 		return
 	}
-	spb := prefixBase(src)
-	copy(w.node[w.pb+4*w.n:], src[spb+4*i:spb+4*j])
-	seb := elemBase(src)
-	first := int(le.Uint32(src[seb+i*BranchElementSize+branchPos:]))
-	last := seb + (j-1)*BranchElementSize
+	last := elemBase(src) + (j-1)*BranchElementSize
 	end := int(le.Uint32(src[last+branchPos:])) + int(le.Uint32(src[last+branchKSize:]))
-	e := w.eb + w.n*BranchElementSize
-	es := copy(w.node[e:], src[seb+i*BranchElementSize:seb+j*BranchElementSize])
-	shift := uint32(w.data - first) // modulo 2^32: positions may move down
-	for p := e; p < e+es; p += BranchElementSize {
-		le.PutUint32(w.node[p+branchPos:], le.Uint32(w.node[p+branchPos:])+shift)
-	}
-	w.data += copy(w.node[w.data:], src[first:end])
-	w.n += j - i
+	w.copyRun(src, i, j, BranchElementSize, branchPos, end)
 }
 
 // BranchPacked reports whether branch node, which passed CheckNode, is
