@@ -311,43 +311,47 @@ func (db *DB) walAppendBeside(a *txAlloc, metaBuf []byte, txid page.TxID, write 
 		return err
 	}
 	w := db.wal
-	if !w.direct.canSubmit(w.off, r.size(), w.filled) {
-		if err := write(); err != nil {
-			return err
+	if w.direct.canSubmit(w.off, r.size(), w.filled) {
+		var err error
+		if hooks.walWrite != nil {
+			err = hooks.walWrite(db, w.off, int(r.size()))
 		}
-		return db.walFinish(r, db.walWrite(r))
-	}
-	var err2 error
-	if hooks.walWrite != nil {
-		err2 = hooks.walWrite(db, w.off, int(r.size()))
-	}
-	if err2 == nil {
-		err2 = w.direct.submit(r.iov, w.off, r.size())
-	}
-	if err2 == errNotSubmitted {
-		if err := write(); err != nil {
-			return err
+		if err == nil {
+			err = w.direct.submit(r.iov, w.off, r.size())
 		}
-		return db.walFinish(r, db.walWrite(r))
+		if err != errNotSubmitted {
+			return db.walAwaitBeside(r, err, write)
+		}
 	}
-	werr := error(nil)
-	if err2 == nil {
+	if err := write(); err != nil {
+		return err
+	}
+	return db.walFinish(r, db.walWrite(r))
+}
+
+// walAwaitBeside ends walAppendBeside for a record whose submission
+// returned err: if it was submitted, write runs, then the record is
+// awaited (through hooks.walSync in tests); a failed write revokes the
+// record once it is in the log.
+func (db *DB) walAwaitBeside(r *logRecord, err error, write func() error) error {
+	w := db.wal
+	var werr error
+	if err == nil {
 		db.walAsync++
 		werr = write()
 		// Wait for the record whatever happened: its staging memory is
 		// the device's until then.
 		db.stats.syncN.Add(1)
-		wait := w.direct.await
 		if hooks.walSync != nil {
-			err2 = hooks.walSync(db, wait)
-			if werr2 := w.direct.await(); err2 == nil {
-				err2 = werr2
+			err = hooks.walSync(db, w.direct.await)
+			if aerr := w.direct.await(); err == nil {
+				err = aerr
 			}
 		} else {
-			err2 = wait()
+			err = w.direct.await()
 		}
 	}
-	if err := db.walFinish(r, err2); err != nil {
+	if err := db.walFinish(r, err); err != nil {
 		return err
 	}
 	if werr != nil {
@@ -362,6 +366,7 @@ func (db *DB) walAppendBeside(a *txAlloc, metaBuf []byte, txid page.TxID, write 
 
 // logRecord is a record walRecord built, ready to be written.
 type logRecord struct {
+	txid  page.TxID
 	iov   [][]byte // header first, then the nodes' stored bytes
 	ents  []walEntry
 	nodes []idBuf
@@ -441,7 +446,7 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 		p += recNodeSize
 	}
 	le.PutUint64(h[p:], xxhash.Sum64(h[:p]))
-	return &logRecord{iov: iov, ents: ents, nodes: nodes, hl: hl, n: n}, nil
+	return &logRecord{txid: txid, iov: iov, ents: ents, nodes: nodes, hl: hl, n: n}, nil
 }
 
 // walWrite writes record r at the log's end and flushes it.
@@ -489,7 +494,7 @@ func (db *DB) walFinish(r *logRecord, err error) error {
 	w.off += r.size()
 	w.maxRec = max(w.maxRec, r.size())
 	w.lastRec = r.size()
-	w.lastTx = page.TxID(binary.LittleEndian.Uint64(r.iov[0][16:]))
+	w.lastTx = r.txid
 	w.recs++
 	return nil
 }

@@ -237,10 +237,7 @@ func (w *Writer) applyNode(id page.ID, muts []Mutation, depth int, dst []child, 
 		return w.applyLeaf(id, n, muts, dst, spread)
 	}
 	cnt := page.Count(n)
-	for len(w.outs) <= depth {
-		w.outs = append(w.outs, nil)
-	}
-	out := w.outs[depth][:0]
+	out := atDepth(&w.outs, depth)
 	var appendOnly bool
 	h, j := w.splitAt(n, muts)
 	built, patched := false, false
@@ -304,10 +301,7 @@ func (w *Writer) applyKids(n []byte, lo, hi int, muts []Mutation, depth int, out
 	// First find the children that take changes, and which: merging each
 	// then loads the next one's node ahead (a random load's merge waited
 	// for memory at every node it read).
-	for len(w.spans) <= depth {
-		w.spans = append(w.spans, nil)
-	}
-	spans := w.spans[depth][:0]
+	spans := atDepth(&w.spans, depth)
 	j := 0
 	key, ok := page.BranchKey(n, lo)
 	if !ok {
@@ -771,6 +765,32 @@ func appendLeaf(es []entry, n []byte) ([]entry, error) {
 	return es, nil
 }
 
+// appendBranch appends the children of branch n to kids, checking their
+// keys' order (as appendLeaf does for a leaf's entries).
+func appendBranch(kids []child, n []byte) ([]child, error) {
+	for i := 0; i < page.Count(n); i++ {
+		k, ok := page.BranchKey(n, i)
+		if !ok {
+			return kids, elemErr(n, i)
+		}
+		if len(kids) > 0 && bytes.Compare(kids[len(kids)-1].key, k) >= 0 {
+			return kids, orderErr(n)
+		}
+		id, bt := page.BranchChild(n, i)
+		kids = append(kids, child{key: k, id: id, birth: bt})
+	}
+	return kids, nil
+}
+
+// atDepth returns (*s)[depth], emptied, growing *s to reach it: the
+// scratch of the node being rewritten at that depth of the tree.
+func atDepth[T any](s *[][]T, depth int) []T {
+	for len(*s) <= depth {
+		*s = append(*s, nil)
+	}
+	return (*s)[depth][:0]
+}
+
 // rebalance merges each node written by this transaction with its left
 // neighbour when the two fit in one page or either is under a quarter
 // full, so deletes do not leave a trail of near-empty nodes. It works in
@@ -949,16 +969,8 @@ func (w *Writer) repack(dst []child, cs ...child) ([]child, error) {
 	} else {
 		kids := make([]child, 0, total)
 		for _, n := range nodes {
-			for i := 0; i < page.Count(n); i++ {
-				k, ok := page.BranchKey(n, i)
-				if !ok {
-					return nil, elemErr(n, i)
-				}
-				id, bt := page.BranchChild(n, i)
-				if len(kids) > 0 && bytes.Compare(kids[len(kids)-1].key, k) >= 0 {
-					return nil, orderErr(n)
-				}
-				kids = append(kids, child{key: k, id: id, birth: bt})
+			if kids, err = appendBranch(kids, n); err != nil {
+				return nil, err
 			}
 		}
 		dst, err = w.packBranches(dst, kids, false, nil)

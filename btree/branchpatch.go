@@ -31,13 +31,15 @@ func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, d
 	if copyBranches || w.appending || len(muts) == 0 || len(n) != w.T.PageSize {
 		return dst, false, out, false, false, nil
 	}
-	end, packed := page.BranchPacked(n)
-	if !packed {
-		return dst, false, out, false, false, nil
-	}
+	// Two searches first: a large commit's branches take changes under
+	// many children, and the walk of BranchPacked would be wasted on them.
 	i, ok1 := page.SearchBranch(n, muts[0].Key)
 	j, ok2 := page.SearchBranch(n, muts[len(muts)-1].Key)
 	if !ok1 || !ok2 || i != j {
+		return dst, false, out, false, false, nil
+	}
+	end, packed := page.BranchPacked(n)
+	if !packed {
 		return dst, false, out, false, false, nil
 	}
 	cnt := page.Count(n)
@@ -47,12 +49,9 @@ func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, d
 		cid, cb := page.BranchChildAt(n, eb, k)
 		return child{key: key, id: cid, birth: cb}
 	}
-	for len(w.wins) <= depth {
-		w.wins = append(w.wins, nil)
-	}
 	// Merge the child, with its left neighbour to spread over (as
 	// applyKids passes it: unchanged, since no other child changes).
-	win := w.wins[depth][:0]
+	win := atDepth(&w.wins, depth)
 	var left page.ID
 	if i > 0 {
 		win = append(win, old(i-1))
@@ -74,7 +73,7 @@ func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, d
 		repl = res[1:]
 	}
 	lo := a
-	merged := w.wins2(depth)
+	merged := atDepth(&w.merged, depth)
 	if a > 0 {
 		lo = a - 1
 		merged = append(merged, old(lo))
@@ -92,7 +91,7 @@ func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, d
 		hi++
 	}
 	w.wins[depth] = res[:0]
-	w.wins2set(depth, merged)
+	w.merged[depth] = merged[:0]
 	appendOnly = i == cnt-1
 	// The new node: old[:lo], merged, old[hi:]. One page, one group (not
 	// appendOnly: packBranches groups an appending node by another
@@ -196,13 +195,3 @@ func (w *Writer) rebalanceAdd(out []child, c child) ([]child, error) {
 	}
 	return append(out, c), nil
 }
-
-// wins2 returns the scratch for the merged window at depth, empty.
-func (w *Writer) wins2(depth int) []child {
-	for len(w.merged) <= depth {
-		w.merged = append(w.merged, nil)
-	}
-	return w.merged[depth][:0]
-}
-
-func (w *Writer) wins2set(depth int, c []child) { w.merged[depth] = c[:0] }

@@ -41,13 +41,12 @@ const maxBranchPuts = 32
 func (w *Writer) branchPuts(old []byte, lo, hi int, kids []child, used int) (_ []Mutation, ok bool) {
 	ops, from := w.ops[:0], w.opKids[:0] // from: the kid each put comes from
 	defer func() { w.ops, w.opKids = ops[:0], from[:0] }()
-	cnt := hi
 	eb := page.ElemBase(old)
 	size := 0
 	i, k := lo, 0
-	for i < cnt || k < len(kids) {
+	for i < hi || k < len(kids) {
 		var key []byte
-		if i < cnt {
+		if i < hi {
 			var ok bool
 			if key, ok = page.BranchKey(old, i); !ok {
 				return nil, false
@@ -64,7 +63,7 @@ func (w *Writer) branchPuts(old []byte, lo, hi int, kids []child, used int) (_ [
 		switch {
 		case k == len(kids):
 			c = -1
-		case i < cnt:
+		case i < hi:
 			c = bytes.Compare(key, kids[k].key)
 		}
 		if c < 0 {
@@ -141,43 +140,34 @@ func RebuildBranch(dst, old []byte, id page.ID, txid page.TxID, muts []Mutation)
 	if err := page.CheckNode(old, page.TypeBranch); err != nil {
 		return fail("the old node: %w", err)
 	}
-	cnt := page.Count(old)
-	for i := 0; i < cnt; i++ {
-		key, ok := page.BranchKey(old, i)
-		if !ok {
-			return fail("the old node: %w", elemErr(old, i))
-		}
-		if i > 0 {
-			if prev, _ := page.BranchKey(old, i-1); bytes.Compare(prev, key) >= 0 {
-				return fail("the old node: %w", orderErr(old))
-			}
-		}
+	olds, err := appendBranch(make([]child, 0, page.Count(old)), old)
+	if err != nil {
+		return fail("the old node: %w", err)
 	}
 	for j := 1; j < len(muts); j++ {
 		if bytes.Compare(muts[j-1].Key, muts[j].Key) >= 0 {
 			return fail("puts not in ascending key order")
 		}
 	}
-	kids := make([]child, 0, cnt+len(muts))
+	kids := make([]child, 0, len(olds)+len(muts))
 	i, j := 0, 0
-	for i < cnt || j < len(muts) {
-		key, _ := page.BranchKey(old, min(i, cnt-1)) // checked above
-		c := 1
-		if i < cnt && j < len(muts) {
-			c = bytes.Compare(key, muts[j].Key)
-		} else if i < cnt {
+	for i < len(olds) || j < len(muts) {
+		c := 1 // < 0: olds[i] stays; 0: muts[j] replaces or deletes it; > 0: muts[j] is new
+		switch {
+		case j == len(muts):
 			c = -1
+		case i < len(olds):
+			c = bytes.Compare(olds[i].key, muts[j].Key)
 		}
-		if c < 0 { // a child no put changes
-			cid, cb := page.BranchChild(old, i)
-			kids = append(kids, child{key: key, id: cid, birth: cb})
+		if c < 0 {
+			kids = append(kids, olds[i])
 			i++
 			continue
 		}
 		m := &muts[j]
 		j++
 		if c == 0 {
-			i++ // replaced or deleted
+			i++
 		}
 		if m.Delete || len(m.Value) == 0 {
 			if c != 0 {

@@ -480,7 +480,6 @@ func (w *nodeWriter) copyRun(src []byte, i, j, esz, posOff, end int) {
 // where the last value ends.
 func LeafPacked(node []byte) (end int, ok bool) {
 	cnt := Count(node)
-	cpl := Cpl(node)
 	cp := CommonPrefix(node)
 	pb := prefixBase(node)
 	eb := elemBase(node)
@@ -499,20 +498,33 @@ func LeafPacked(node []byte) (end int, ok bool) {
 			return 0, false
 		}
 		key := node[pos : pos+ks]
-		if ks < cpl || !bytes.Equal(key[:cpl], cp) {
-			return 0, false
-		}
-		p := KeyPrefix(key, cpl)
-		if p != prefixAt(node, pb, i) {
-			return 0, false
-		}
-		if i > 0 && (p < pprev || p == pprev && bytes.Compare(prev, key) >= 0) {
+		p, ok := packedKey(node, pb, i, key, cp, prev, pprev)
+		if !ok {
 			return 0, false
 		}
 		prev, pprev = key, p
 		at += ks + vs
 	}
 	return at, true
+}
+
+// packedKey checks key, that of element i of a node LeafPacked or
+// BranchPacked is walking (prefix array at pb, common prefix cp): it
+// begins with cp, the array holds its prefix, and it sorts after prev,
+// the key before it (whose prefix is pprev). It returns key's prefix.
+func packedKey(node []byte, pb, i int, key, cp, prev []byte, pprev uint32) (uint32, bool) {
+	cpl := len(cp)
+	if len(key) < cpl || !bytes.Equal(key[:cpl], cp) {
+		return 0, false
+	}
+	p := KeyPrefix(key, cpl)
+	if p != prefixAt(node, pb, i) {
+		return 0, false
+	}
+	if i > 0 && (p < pprev || p == pprev && bytes.Compare(prev, key) >= 0) {
+		return 0, false
+	}
+	return p, true
 }
 
 // BranchWriter fills a branch node in place, in key order.
@@ -563,7 +575,6 @@ func (w *BranchWriter) CopyFrom(src []byte, i, j int) {
 // is where the last key ends.
 func BranchPacked(node []byte) (end int, ok bool) {
 	cnt := Count(node)
-	cpl := Cpl(node)
 	cp := CommonPrefix(node)
 	pb := prefixBase(node)
 	eb := elemBase(node)
@@ -581,14 +592,8 @@ func BranchPacked(node []byte) (end int, ok bool) {
 			return 0, false
 		}
 		key := node[pos : pos+ks]
-		if ks < cpl || !bytes.Equal(key[:cpl], cp) {
-			return 0, false
-		}
-		p := KeyPrefix(key, cpl)
-		if p != prefixAt(node, pb, i) {
-			return 0, false
-		}
-		if i > 0 && (p < pprev || p == pprev && bytes.Compare(prev, key) >= 0) {
+		p, ok := packedKey(node, pb, i, key, cp, prev, pprev)
+		if !ok {
 			return 0, false
 		}
 		prev, pprev = key, p
