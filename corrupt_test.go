@@ -1394,6 +1394,50 @@ func TestCorruptNotLaundered(t *testing.T) {
 	}
 }
 
+// TestTrustOwnNodes: a handle's commits read the nodes its earlier
+// commits built without verifying them again (btree.Writer.TrustFrom),
+// and verify every node older than the handle: after a reopen, the first
+// commit trusts nothing, so damage written behind a checksum while no
+// handle was open is still found (TestCorruptNotLaundered).
+func TestTrustOwnNodes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trust.db")
+	db := mustOpen(t, path, nil)
+	put := func(db *mapkv.DB, i int) {
+		t.Helper()
+		err := db.Update(func(tx *mapkv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put(fmt.Appendf(nil, "key-%08d", i*7919%100000), bytes.Repeat([]byte{'v'}, 100))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2000 {
+		put(db, i)
+	}
+	// Every commit after the first reads at least the bucket's root,
+	// which the commit before built.
+	if n := mapkv.TrustedReadsForTest(db); n < 1999 {
+		t.Fatalf("2,000 commits of one handle read %d nodes on trust, want at least 1,999", n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = mustOpen(t, path, nil)
+	defer db.Close()
+	put(db, 2000)
+	if n := mapkv.TrustedReadsForTest(db); n != 0 {
+		t.Fatalf("the first commit after a reopen read %d nodes on trust, want 0: they were built before the handle opened", n)
+	}
+	put(db, 2001)
+	if n := mapkv.TrustedReadsForTest(db); n == 0 {
+		t.Fatalf("the second commit after a reopen read no node on trust")
+	}
+}
+
 // TestScanDamagedElement: a read transaction's scan steps within a leaf on
 // a fast path of its own (Cursor.Next); an element there whose key starts
 // inside the node's header, or whose value runs past the node, must end

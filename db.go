@@ -54,8 +54,13 @@ type DB struct {
 
 	fileSize int64
 	free     *freelist
-	failed   error // a flush failed: refuse writes until reopened
-	wal      *wal  // the write-ahead log (nil: commits flush the data file)
+	// trustFrom is the first txid this handle commits: the nodes of its
+	// commits were built by its writers, and later commits read them
+	// without verifying them again (btree.Writer.TrustFrom).
+	trustFrom    page.TxID
+	trustedReads int   // nodes the writer read on trust (for tests)
+	failed       error // a flush failed: refuse writes until reopened
+	wal          *wal  // the write-ahead log (nil: commits flush the data file)
 	// A writeback started by kickWriteback is running; Close waits for it.
 	kicking atomic.Bool
 	kickWG  sync.WaitGroup
@@ -302,6 +307,7 @@ func (db *DB) open() error {
 	}
 	db.free = newFreelist(db.pageSize)
 	db.free.load(free.runs, free.chunks)
+	db.trustFrom = meta.TxID + 1
 	if deferred {
 		db.free.forget(meta.PgCount)
 	}

@@ -87,8 +87,12 @@
 // A damaged file gives errors wrapping ErrCorrupt, never a panic: from
 // Open, from View and Update (a read that meets damage returns nil and
 // records the error in the transaction, see Tx.Err), and from Check, which
-// verifies everything. A fault on the mapping (another process truncated
-// the file) is turned into an error inside View, Update, Batch and Check.
+// verifies everything. A commit verifies the checksum of every node it
+// rewrites that was built before the handle opened, and takes the nodes
+// its own handle's commits built on trust (damage done to those under the
+// running handle is found by Check, or by the next handle's writes). A
+// fault on the mapping (another process truncated the file) is turned
+// into an error inside View, Update, Batch and Check.
 //
 // # Platforms
 //

@@ -4,6 +4,8 @@ package mapkv
 // (powerloss_test.go, fault_test.go, crash_test.go). Nothing here is part
 // of the API: it is compiled only into the test binary.
 
+import "github.com/mapkv/mapkv/btree"
+
 func init() {
 	// Every test splits the merge of any commit of 16 changes or more
 	// between two goroutines (see txAlloc.Fork): the model, power-loss
@@ -16,6 +18,11 @@ func init() {
 	// Tests that count or size the data file's writes (TestDirectPieces,
 	// TestLargeCommits, stream_test.go) use the real sizes.
 	streamMin, streamChunk = 4<<10, 16<<10
+	// And checks every node a commit reads without verifying it because
+	// an earlier commit of the same handle built it (DB.trustFrom): a
+	// node built otherwise than the writer lays nodes out fails the
+	// commit (btree.CheckTrusted).
+	btree.CheckTrusted = true
 }
 
 // SetStreamRuns sets the run lengths the streamer writes (stream.go) and
@@ -172,4 +179,13 @@ func PreparedReleasesForTest(db *DB) int {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	return db.free.prepUsed
+}
+
+// TrustedReadsForTest returns how many nodes db's commits read without
+// verifying them, because an earlier commit of db built them
+// (btree.Writer.TrustFrom).
+func TrustedReadsForTest(db *DB) int {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.trustedReads
 }

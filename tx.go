@@ -293,7 +293,7 @@ func (tx *Tx) commit() error {
 	// A bucket's pending set hands Apply its changes strictly ascending:
 	// kept in order as they arrive, or sorted with one change per key
 	// (pendingSet), of keys copied at Put.
-	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid, Ordered: true}
+	w := &btree.Writer{T: &tx.tree, A: a, TxID: txid, Ordered: true, TrustFrom: db.trustFrom}
 	if runtime.GOMAXPROCS(0) > 1 {
 		w.Parallel = parallelMerge
 	}
@@ -302,7 +302,9 @@ func (tx *Tx) commit() error {
 			return err
 		}
 	}
-	if err := tx.root.flush(w); err != nil {
+	err := tx.root.flush(w)
+	db.trustedReads += w.Trusted()
+	if err != nil {
 		return err
 	}
 	if err := a.streamErr(); err != nil {
@@ -322,7 +324,6 @@ func (tx *Tx) commit() error {
 	logged := db.wal.useLog(a) // decided before the free list adds nodes
 	deferFree := logged && !tx.force && !tx.rewrite
 	var flID page.ID
-	var err error
 	freeTx := txid
 	if deferFree {
 		if err := tx.dropFreelist(a); err != nil {

@@ -20,14 +20,15 @@ var copyBranches = false
 //
 // ok is false, with nothing done, if the changes go to more than one
 // child or the branch is not laid out as BranchWriter lays one out
-// (page.BranchPacked, which also checks its keys' order). Once the child
+// (page.BranchPacked, which also checks its keys' order; trusted, see
+// Writer.TrustFrom, takes that as known). Once the child
 // is merged, built says whether the new node is in dst (n is then
 // freed); if not, because the new node would not be one page with the
 // same common prefix or would be filled as an appending one, out holds
 // every child of the branch, merged and rebalanced, for applyNode to pack
 // as the slow path does, and appendOnly says whether only the last child
 // changed.
-func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, dst, out []child) (_ []child, built bool, _ []child, appendOnly, ok bool, err error) {
+func (w *Writer) patchBranch(id page.ID, n []byte, trusted bool, muts []Mutation, depth int, dst, out []child) (_ []child, built bool, _ []child, appendOnly, ok bool, err error) {
 	if copyBranches || w.appending || len(muts) == 0 || len(n) != w.T.PageSize {
 		return dst, false, out, false, false, nil
 	}
@@ -38,7 +39,10 @@ func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, d
 	if !ok1 || !ok2 || i != j {
 		return dst, false, out, false, false, nil
 	}
-	end, packed := page.BranchPacked(n)
+	end, packed := page.BranchEnd(n)
+	if !trusted {
+		end, packed = page.BranchPacked(n)
+	}
 	if !packed {
 		return dst, false, out, false, false, nil
 	}
@@ -57,8 +61,8 @@ func (w *Writer) patchBranch(id page.ID, n []byte, muts []Mutation, depth int, d
 		win = append(win, old(i-1))
 		left = win[0].id
 	}
-	cid, _ := page.BranchChildAt(n, eb, i)
-	res, err := w.applyNode(cid, muts, depth+1, win, i > 0)
+	cid, cb := page.BranchChildAt(n, eb, i)
+	res, err := w.applyNode(cid, cb, muts, depth+1, win, i > 0)
 	if err != nil {
 		return dst, false, out, false, true, err
 	}

@@ -136,7 +136,7 @@ func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mu
 			for batch := 1; maxBatches == 0 || batch <= maxBatches; batch++ {
 				muts := gen(r, ps, known)
 				pa := &putsAlloc{bumpAlloc: aa, tb: t, txid: page.TxID(batch)}
-				wa := &Writer{T: ta, A: pa, TxID: page.TxID(batch)}
+				wa := &Writer{T: ta, A: pa, TxID: page.TxID(batch), TrustFrom: 1}
 				copyLeaves, copyBranches = true, true
 				wb := &Writer{T: tb, A: ab, TxID: page.TxID(batch)}
 				rb, bb, errB := wb.Apply(root, birth, muts)

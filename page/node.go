@@ -508,6 +508,32 @@ func LeafPacked(node []byte) (end int, ok bool) {
 	return at, true
 }
 
+// LeafEnd returns where the last element's value ends in leaf node,
+// which passed CheckNode: for a node known to be laid out as LeafWriter
+// lays one out (which LeafPacked checks), the end LeafPacked returns,
+// without the walk. ok is false if that end does not lie inside the node.
+func LeafEnd(node []byte) (end int, ok bool) {
+	cnt := Count(node)
+	if cnt == 0 {
+		return elemBase(node), true
+	}
+	e := elemBase(node) + (cnt-1)*LeafElementSize
+	end = int(le.Uint32(node[e+leafPos:])) + int(le.Uint16(node[e+leafKSize:])) + int(le.Uint32(node[e+leafVSize:]))
+	return end, end >= 0 && end <= len(node)
+}
+
+// BranchEnd is LeafEnd for a branch (see BranchPacked): where the last
+// element's key ends.
+func BranchEnd(node []byte) (end int, ok bool) {
+	cnt := Count(node)
+	if cnt == 0 {
+		return elemBase(node), true
+	}
+	e := elemBase(node) + (cnt-1)*BranchElementSize
+	end = int(le.Uint32(node[e+branchPos:])) + int(le.Uint32(node[e+branchKSize:]))
+	return end, end >= 0 && end <= len(node)
+}
+
 // packedKey checks key, that of element i of a node LeafPacked or
 // BranchPacked is walking (prefix array at pb, common prefix cp): it
 // begins with cp, the array holds its prefix, and it sorts after prev,
