@@ -23,6 +23,10 @@ func init() {
 	// node built otherwise than the writer lays nodes out fails the
 	// commit (btree.CheckTrusted).
 	btree.CheckTrusted = true
+	// And writes the log's records of 64 KiB or more through the page
+	// cache, the rest direct (see logCachedMin): the model, power-loss
+	// and crash tests write both kinds, one after the other.
+	logCachedMin = 64 << 10
 }
 
 // SetStreamRuns sets the run lengths the streamer writes (stream.go) and

@@ -176,6 +176,25 @@ func (d *logDirect) write(iov [][]byte, off, n int64) error {
 	return nil
 }
 
+// wroteAround notes that the n bytes of iov were written at off through
+// the page cache (see logCachedMin), where the previous record ended:
+// the tail becomes the record's bytes in its last block.
+func (d *logDirect) wroteAround(iov [][]byte, off, n int64) {
+	end := off + n
+	k := int(end - end&^(d.align-1)) // bytes of the log in the record's last block
+	d.prev = append(d.prev[:0], d.tail...)
+	// The last k bytes of the old tail followed by the record.
+	b := make([]byte, k)
+	at := k
+	for i := len(iov) - 1; i >= 0 && at > 0; i-- {
+		c := min(len(iov[i]), at)
+		at -= c
+		copy(b[at:], iov[i][len(iov[i])-c:])
+	}
+	copy(b[:at], d.prev[len(d.prev)-at:]) // the record began in this block
+	d.tail = append(d.tail[:0], b...)
+}
+
 // zero writes zeros from off (aligned up) to end (aligned up).
 func (d *logDirect) zero(off, end int64) error {
 	off, end = roundUp(off, d.align), roundUp(end, d.align)
