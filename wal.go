@@ -753,18 +753,22 @@ func (w *wal) write(iov [][]byte, n int64) error {
 
 // logCachedMin: a record of this many bytes or more goes through the
 // page cache even when the log takes direct writes. On the benchmark's
-// VM of 2026-12-06 a
-// flushed write of 16 MiB took 47-49 ms through the page cache against
-// 60-67 ms direct, in pieces of 1, 4 or 16 MiB alike, or 1 MiB pieces
-// from two or four goroutines at once (the /tmp program, five rounds of
-// five); on random loads of 1M keys in 10,000-key commits, whose records
-// are about 10 MB, the /tmp harness loaded 93-109k keys/s against
-// 82-92k (three alternating pairs, the whole log through the page cache)
-// and, with only these records so, 83-103k against 80-91k (five pairs;
-// dropping each from the page cache once flushed, with fadvise, was no
-// faster). The records stay cached (clean) until the kernel needs the
-// memory, at most the log's size. Records of one-key and other small
-// commits stay direct (and asynchronous, see logDirect.submit).
+// VM of 2026-12-06 a flushed write of 16 MiB took 47-49 ms through the
+// page cache against 60-67 ms direct, in pieces of 1, 4 or 16 MiB alike,
+// or 1 MiB pieces from two or four goroutines at once (the /tmp program,
+// five rounds of five); random loads of 1M keys in 10,000-key commits,
+// whose records are about 10 MB, ran at 93-109k keys/s against 82-92k
+// with the whole log through the page cache (three alternating pairs on
+// the /tmp harness), and at 83-103k against 80-91k with only these
+// records so (five pairs; dropping each from the page cache once
+// flushed, with fadvise, was no faster). The records stay cached (clean)
+// until the kernel needs the memory, at most the log's size. Records of
+// one-key and other small commits stay direct (and asynchronous, see
+// logDirect.submit). The bytes after such a record in its last block are
+// not zeroed, as a direct write pads them: they are the zeros the writer
+// keeps ahead, or bytes of an older generation or of a revoked record,
+// which a replay does not take for a record (salt, txid, checksum) any
+// more than it would take zeros.
 var logCachedMin int64 = 2 << 20
 
 // viaDirect runs op on the log's direct handle. ok is false when the
