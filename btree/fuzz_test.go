@@ -361,7 +361,10 @@ func FuzzTree(f *testing.F) {
 			}
 		}
 
-		// Writes: split between two goroutines (on a copy), then not.
+		// Writes: trusting every node, as a handle trusts those it built
+		// (on a copy), split between two goroutines (on a copy), then
+		// neither.
+		trustedApply(t, data, root, birth, muts)
 		fuzzSplit(t, data, muts, valid, model)
 		a := &fuzzAlloc{t: tr, next: page.ID(tr.PgCount), limit: page.ID(tr.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
 		// Every node told as puts is built again from its old node and
@@ -413,6 +416,27 @@ func FuzzTree(f *testing.F) {
 			t.Fatalf("FreeTree freed pages %v twice", fa.double)
 		}
 	})
+}
+
+// trustedApply applies muts to the image of data with a Writer that
+// trusts every node whose reference and header carry the same txid
+// (TrustFrom 1) and does not check them (CheckTrusted off): the nodes
+// hold whatever the fuzzer made, not what a Writer built, so the Apply
+// may fail or build nonsense, but it must not panic (trustedFault turns
+// the runtime errors of a node that does not decode into ErrFormat).
+func trustedApply(t *testing.T, data []byte, root page.ID, birth page.TxID, muts []Mutation) {
+	t.Helper()
+	defer func(c bool) { CheckTrusted = c }(CheckTrusted)
+	CheckTrusted = false
+	ct, _, _ := fuzzImage(data)
+	ca := &fuzzAlloc{t: ct, next: page.ID(ct.PgCount), limit: page.ID(ct.PgCount) + fuzzSpare, freed: map[page.ID]bool{}}
+	w := &Writer{T: ct, A: ca, TxID: birth + 1, TrustFrom: 1}
+	defer func() {
+		if p := recover(); p != nil {
+			t.Fatalf("Apply trusting every node panicked: %v", p)
+		}
+	}()
+	w.Apply(root, birth, muts)
 }
 
 // sameWithoutInPlace applies muts again to the image of data, without
