@@ -907,16 +907,7 @@ func putsDB(t *testing.T) (*mapkv.DB, string, *relBucket) {
 func TestLogPuts(t *testing.T) {
 	db, path, m := putsDB(t)
 	defer db.Close()
-	for j := range 40 {
-		if err := relCommit(db, m, scatteredPuts(j)); err != nil {
-			t.Fatal(err)
-		}
-		if j%8 == 7 {
-			c := relReopen(t, copyFiles(t, path), logOpts())
-			relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
-			c.Close()
-		}
-	}
+	commitReplaying(t, db, path, m, 40, 8, scatteredPuts)
 	if n := mapkv.WalPutsForTest(db); n < 40 {
 		t.Fatalf("40 commits of scattered puts logged %d nodes as puts, want most of their leaves", n)
 	}
@@ -940,6 +931,24 @@ func TestLogPuts(t *testing.T) {
 	relExpect(t, c, m, "reopened")
 }
 
+// commitReplaying commits ops(j) to db (whose files are at path, its
+// pairs modelled by m) for j from 0 to n-1, and after every every-th
+// commit checks that a copy of the files, opened as after a crash,
+// replays to the committed state.
+func commitReplaying(t *testing.T, db *mapkv.DB, path string, m *relBucket, n, every int, ops func(j int) []relOp) {
+	t.Helper()
+	for j := range n {
+		if err := relCommit(db, m, ops(j)); err != nil {
+			t.Fatal(err)
+		}
+		if j%every == every-1 {
+			c := relReopen(t, copyFiles(t, path), logOpts())
+			relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
+			c.Close()
+		}
+	}
+}
+
 // TestLogBranchPuts: one-key commits into a tree of three levels rewrite
 // the branches on their path, which are logged as the puts of child
 // references into the branches they replace (the record before wrote
@@ -955,17 +964,9 @@ func TestLogBranchPuts(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, ready := mapkv.LogAsyncForTest(db)
-			for j := range 60 {
-				op := relOp{kind: relBulkPut, path: []string{"a"}, keys: []string{fmt.Sprintf("f%06d-b", (j*1987)%3000)}, vals: []string{strings.Repeat("w", 10+j%30)}}
-				if err := relCommit(db, m, []relOp{op}); err != nil {
-					t.Fatal(err)
-				}
-				if j%10 == 9 {
-					c := relReopen(t, copyFiles(t, path), logOpts())
-					relExpect(t, c, m, fmt.Sprintf("crashed copy after commit %d", j))
-					c.Close()
-				}
-			}
+			commitReplaying(t, db, path, m, 60, 10, func(j int) []relOp {
+				return []relOp{{kind: relBulkPut, path: []string{"a"}, keys: []string{fmt.Sprintf("f%06d-b", (j*1987)%3000)}, vals: []string{strings.Repeat("w", 10+j%30)}}}
+			})
 			if n := mapkv.WalBranchPutsForTest(db); n < 60 {
 				t.Fatalf("60 one-key commits into a 3-level tree logged %d branches as puts, want at least one a commit", n)
 			}

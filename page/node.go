@@ -446,9 +446,7 @@ func (w *LeafWriter) CopyFrom(src []byte, i, j int) {
 	if i >= j {
 		return
 	}
-	last := elemBase(src) + (j-1)*LeafElementSize
-	end := int(le.Uint32(src[last+leafPos:])) + int(le.Uint16(src[last+leafKSize:])) + int(le.Uint32(src[last+leafVSize:]))
-	w.copyRun(src, i, j, LeafElementSize, leafPos, end)
+	w.copyRun(src, i, j, LeafElementSize, leafPos, leafDataEnd(src, j-1))
 }
 
 // copyRun appends elements [i, j) of src, whose elements take esz bytes
@@ -513,25 +511,35 @@ func LeafPacked(node []byte) (end int, ok bool) {
 // lays one out (which LeafPacked checks), the end LeafPacked returns,
 // without the walk. ok is false if that end does not lie inside the node.
 func LeafEnd(node []byte) (end int, ok bool) {
-	cnt := Count(node)
-	if cnt == 0 {
+	if Count(node) == 0 {
 		return elemBase(node), true
 	}
-	e := elemBase(node) + (cnt-1)*LeafElementSize
-	end = int(le.Uint32(node[e+leafPos:])) + int(le.Uint16(node[e+leafKSize:])) + int(le.Uint32(node[e+leafVSize:]))
+	end = leafDataEnd(node, Count(node)-1)
 	return end, end >= 0 && end <= len(node)
 }
 
 // BranchEnd is LeafEnd for a branch (see BranchPacked): where the last
 // element's key ends.
 func BranchEnd(node []byte) (end int, ok bool) {
-	cnt := Count(node)
-	if cnt == 0 {
+	if Count(node) == 0 {
 		return elemBase(node), true
 	}
-	e := elemBase(node) + (cnt-1)*BranchElementSize
-	end = int(le.Uint32(node[e+branchPos:])) + int(le.Uint32(node[e+branchKSize:]))
+	end = branchDataEnd(node, Count(node)-1)
 	return end, end >= 0 && end <= len(node)
+}
+
+// leafDataEnd returns where element i's value ends in leaf node, as its
+// element says (the element must lie inside the node: CheckNode).
+func leafDataEnd(node []byte, i int) int {
+	e := elemBase(node) + i*LeafElementSize
+	return int(le.Uint32(node[e+leafPos:])) + int(le.Uint16(node[e+leafKSize:])) + int(le.Uint32(node[e+leafVSize:]))
+}
+
+// branchDataEnd returns where element i's key ends in branch node, as its
+// element says (the element must lie inside the node: CheckNode).
+func branchDataEnd(node []byte, i int) int {
+	e := elemBase(node) + i*BranchElementSize
+	return int(le.Uint32(node[e+branchPos:])) + int(le.Uint32(node[e+branchKSize:]))
 }
 
 // packedKey checks key, that of element i of a node LeafPacked or
@@ -589,9 +597,7 @@ func (w *BranchWriter) CopyFrom(src []byte, i, j int) {
 	if i >= j {
 		return
 	}
-	last := elemBase(src) + (j-1)*BranchElementSize
-	end := int(le.Uint32(src[last+branchPos:])) + int(le.Uint32(src[last+branchKSize:]))
-	w.copyRun(src, i, j, BranchElementSize, branchPos, end)
+	w.copyRun(src, i, j, BranchElementSize, branchPos, branchDataEnd(src, j-1))
 }
 
 // BranchPacked reports whether branch node, which passed CheckNode, is
