@@ -13,7 +13,7 @@ import (
 // replay after a crash, so keeping its pages cached only cost: the copy
 // into the cache, the cache's own bookkeeping and writeback (on a random
 // load of 1M keys, 1.8 GB of records), and memory the size of the log
-// (up to 256 MiB) taken from the page cache, which on the benchmark's VM
+// (up to 512 MiB) taken from the page cache, which on the benchmark's VM
 // is itself slow to hand out once the host has taken free memory back.
 // Measured on random loads of 1M keys (16-byte keys, 100-byte values;
 // bench/, same run, alternating): 10,000-key commits 263-288k keys/s

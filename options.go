@@ -56,7 +56,7 @@ type Options struct {
 	// write and one flush of the log instead of a flush of its scattered
 	// pages in the data file; the data file is flushed when the log is
 	// full and at Close, which removes the log. Larger commits of
-	// scattered pages (random writes in bulk) make the log grow, up to 32
+	// scattered pages (random writes in bulk) make the log grow, up to 64
 	// times WALSize, and it goes back to WALSize (on disk too) after a
 	// run of small commits fills it; large commits of pages in long runs
 	// (sorted loads) write the data file directly. Such a commit does not
