@@ -1002,10 +1002,10 @@ func decodeRecord(b []byte, salt uint64, pageSize int) (walRecord, int, bool) {
 // written.
 func (db *DB) replayWAL(slots [2]metaSlot, pageSize int) (n int, err error) {
 	l, release, err := readWAL(db.path)
+	defer release()
 	if err != nil || len(l.recs) == 0 {
 		return 0, err
 	}
-	defer release()
 	// The records lie in the log's mapping: a fault reading it (the log
 	// cut short beneath the replay) is an error, not a crash.
 	err = guard(func() error {

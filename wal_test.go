@@ -1087,8 +1087,8 @@ func TestLogPutsDamaged(t *testing.T) {
 // read-only mapping of it (readLog), not a copy on the heap: a log grown
 // to hold bulk commits (512 MiB at most by default) would need that much
 // memory to recover. Replaying a log of node images (39 commits of about
-// 160 KB) allocates far less than the log holds, and the copy comes back
-// at the last commit.
+// 160 KB) allocates far less than the log holds, the copy comes back at
+// the last commit, and no mapping of a log outlives Open.
 func TestReplayMapsLog(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts on package mmap mapping the log, as it does on Linux")
@@ -1096,6 +1096,7 @@ func TestReplayMapsLog(t *testing.T) {
 	opts := &mapkv.Options{WALSize: 64 << 20}
 	path := filepath.Join(t.TempDir(), "replay.db")
 	db := mustOpen(t, path, opts)
+	empty := copyFiles(t, path) // a crashed copy whose log holds no record
 	val := bytes.Repeat([]byte("v"), 1000)
 	commit := func(j int) {
 		t.Helper()
@@ -1149,6 +1150,22 @@ func TestReplayMapsLog(t *testing.T) {
 		t.Fatalf("Open allocated %d bytes replaying a log of %d: the log was copied to the heap", alloc, len(lg))
 	}
 	t.Logf("replaying a log of %d bytes allocated %d", len(lg), alloc)
+	// Nor does the mapping outlive the replay, of a log with records or
+	// without.
+	e, err := mapkv.Open(empty, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{cp, empty} {
+		if bytes.Contains(maps, []byte(p+"-wal")) {
+			t.Fatalf("%s-wal is still mapped after Open", p)
+		}
+	}
 	if err := c.View(func(tx *mapkv.Tx) error {
 		b := tx.Bucket([]byte("b"))
 		if n := b.Stats().KeyN; n != 40*120 {
