@@ -56,9 +56,9 @@
 // and at Close; after a crash, a read-write Open replays the log into it
 // (Options.WALSize; a large commit of scattered nodes makes the log grow,
 // up to 64 times that, and a replay reads it through a read-only
-// mapping; on Linux its records bypass the page cache,
-// O_DIRECT, where the file system allows, but for records of 2 MiB or
-// more, which were faster through it on the benchmark's VM). While small commits fill the
+// mapping; on Linux its records bypass the page cache, O_DIRECT, where
+// the file system allows, but for records of 2 MiB or more, which were
+// faster through it on the benchmark's VM). While small commits fill the
 // log, the data file's writeback is started (not awaited) at each
 // sixteenth of it, so that the commit that fills it does not wait for all
 // of the generation's pages; when large commits fill a grown log, its

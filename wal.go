@@ -630,14 +630,10 @@ func (w *wal) fill(end int64) error {
 		}
 		return err
 	}
-	zero := make([]byte, min(end-w.filled, fillStep))
-	for w.filled < end {
-		n, err := w.f.WriteAt(zero[:min(int64(len(zero)), end-w.filled)], w.filled)
-		w.filled += int64(n)
-		if err != nil {
-			return err
-		}
+	if err := pwritev(w.f, zeroIOV(nil, end-w.filled), w.filled); err != nil {
+		return err
 	}
+	w.filled = end
 	return nil
 }
 
@@ -1105,20 +1101,26 @@ func maxNodePages(pageSize int) uint64 {
 
 // writePadded writes b at off in f, then zeros up to size bytes.
 func writePadded(f *os.File, b []byte, size int, off int64) error {
-	// One call, the zeros from a block shared by every call (a replay
-	// writes each node it replays so).
+	// One call, the zeros from zeroBlock (a replay writes each node it
+	// replays so).
 	var buf [4][]byte
-	iov := append(buf[:0], b)
-	for at := len(b); at < size; {
-		k := min(len(zeroBlock), size-at)
-		iov = append(iov, zeroBlock[:k])
-		at += k
-	}
-	return pwritev(f, iov, off)
+	return pwritev(f, zeroIOV(append(buf[:0], b), int64(size-len(b))), off)
 }
 
-// zeroBlock is zeros, for writePadded; nothing writes to it.
-var zeroBlock = make([]byte, 64<<10)
+// zeroBlock is zeros, for writes of zeros (zeroIOV); nothing writes to
+// it. An array, so that it takes no allocation at start-up.
+var zeroBlock [64 << 10]byte
+
+// zeroIOV appends to iov pieces of zeroBlock that add up to n bytes (none
+// if n <= 0), for pwritev.
+func zeroIOV(iov [][]byte, n int64) [][]byte {
+	for n > 0 {
+		k := min(int64(len(zeroBlock)), n)
+		iov = append(iov, zeroBlock[:k])
+		n -= k
+	}
+	return iov
+}
 
 // walPending reports whether the log holds commits the data file may not
 // have on disk.
