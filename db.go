@@ -64,8 +64,13 @@ type DB struct {
 	// A writeback started by kickWriteback is running; Close waits for it.
 	kicking atomic.Bool
 	kickWG  sync.WaitGroup
-	kicks   int // writebacks started so far (for tests)
-	pieces  int // pwritev calls of writePieces (direct commits, streamed runs; for tests)
+	// The warm-up (warm.go) is running; Close stops it and waits.
+	warmWG    sync.WaitGroup
+	warmStop  atomic.Bool
+	warmNodes int // nodes the warm-up read (for tests)
+	warmPanic any // a panic the warm-up recovered from (for tests)
+	kicks     int // writebacks started so far (for tests)
+	pieces    int // pwritev calls of writePieces (direct commits, streamed runs; for tests)
 	// streamedBytes counts node bytes written during merges (stream.go;
 	// for tests).
 	streamedBytes int64
@@ -146,6 +151,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if db.lf != nil && !o.ReadOnly {
 		db.lf.publish(db.state.meta.TxID)
 	}
+	db.startWarm()
 	return db, nil
 }
 
@@ -582,6 +588,7 @@ func (db *DB) Path() string { return db.path }
 // end. Close is idempotent. On a writable handle with much free space,
 // Close first shrinks the file (see Shrink).
 func (db *DB) Close() error {
+	db.stopWarm()
 	db.shrinkOnClose()
 	db.writeFreeOnClose()
 	db.writeMu.Lock()

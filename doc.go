@@ -28,6 +28,16 @@
 // a cursor points into the mapping; it is valid until its transaction ends
 // and must never be written (a write faults).
 //
+// The first read of a page through a new mapping faults, and the kernel
+// maps about 16 pages per fault: the first full scan of a 188 MB database
+// after Open spent about 10 ms of its 24 mapping the file's 46,000 cached
+// pages. So Open starts a warm-up beside the readers (Options.NoWarmup):
+// a goroutine walks the trees in key order and reads the first bytes of
+// every node whose page is in the page cache (cachestat(2), mincore(2)),
+// which maps those pages on another core, and never reads a page from
+// disk. It ends within milliseconds per hundred megabytes, stops at Close,
+// and runs only on Linux and with GOMAXPROCS above 1.
+//
 // A write transaction collects its changes in memory, in an ordered set
 // per bucket. Commit merges them into the tree in key order, building every
 // changed node in memory for a free page (never one that a reader or either

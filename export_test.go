@@ -193,3 +193,10 @@ func TrustedReadsForTest(db *DB) int {
 	defer db.writeMu.Unlock()
 	return db.trustedReads
 }
+
+// WarmupForTest waits for db's warm-up (warm.go) and returns how many
+// nodes it read and the panic it recovered from, if any.
+func WarmupForTest(db *DB) (nodes int, panicked any) {
+	db.warmWG.Wait()
+	return db.warmNodes, db.warmPanic
+}

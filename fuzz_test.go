@@ -133,6 +133,9 @@ func relFuzzOpen(t *testing.T, data []byte) {
 		return
 	}
 	defer db.Close()
+	if _, p := mapkv.WarmupForTest(db); p != nil {
+		t.Fatalf("the warm-up panicked: %v", p)
+	}
 	checkErr := db.Check()
 	if checkErr != nil && !errors.Is(checkErr, mapkv.ErrCorrupt) {
 		t.Fatalf("Check: %v does not wrap ErrCorrupt", checkErr)

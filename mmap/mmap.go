@@ -1,6 +1,7 @@
 // Package mmap maps a data file into memory, grows and shrinks it beneath
-// the mapping, flushes ranges with msync, and takes the file lock. It knows
-// the kernel and nothing about what the bytes mean.
+// the mapping, flushes ranges with msync, tells which pages are in the
+// page cache (Residency), and takes the file lock. It knows the kernel and
+// nothing about what the bytes mean.
 //
 // A Region reserves address space once (possibly far beyond the file's
 // end); the file is then extended beneath it. On 64-bit Linux a shared

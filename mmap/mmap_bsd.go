@@ -18,3 +18,6 @@ func allocate(f *os.File, size int64) error {
 func datasync(f *os.File) error { return f.Sync() }
 
 func startWriteback(f *os.File, off, n int64) error { return nil }
+
+// ask: no page counts as cached here (mapkv's warm-up is for Linux).
+func (s *Residency) ask(c int64) uint8 { return chunkNone }

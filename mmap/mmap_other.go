@@ -13,3 +13,6 @@ func unlock(f *os.File) error                                     { return ErrUn
 func allocate(f *os.File, size int64) error                       { return ErrUnsupported }
 func datasync(f *os.File) error                                   { return f.Sync() }
 func startWriteback(f *os.File, off, n int64) error               { return nil }
+
+// ask: no page counts as cached here.
+func (s *Residency) ask(c int64) uint8 { return chunkNone }
