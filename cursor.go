@@ -112,7 +112,13 @@ func (c *Cursor) next() (key, value []byte) {
 	if c.merged {
 		return c.nextMerged()
 	}
-	f, k, v, ok := c.tc.NextElem()
+	return c.moved(c.tc.NextElem())
+}
+
+// moved finishes a read transaction's move of the tree cursor to the
+// element (f, k, v) it reached (ok=false: none): it takes the new
+// position for Next's steps and returns the key and value.
+func (c *Cursor) moved(f uint16, k, v []byte, ok bool) ([]byte, []byte) {
 	if !ok {
 		return c.failed()
 	}
@@ -162,15 +168,7 @@ func (c *Cursor) Prev() (key, value []byte) {
 		return nil, nil
 	}
 	if !c.merged {
-		f, k, v, ok := c.tc.PrevElem()
-		if !ok {
-			return c.failed()
-		}
-		c.resume()
-		if f != 0 || v == nil {
-			return k, c.value(f, v)
-		}
-		return k, v
+		return c.moved(c.tc.PrevElem())
 	}
 	if c.key == nil {
 		return nil, nil

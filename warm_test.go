@@ -78,6 +78,22 @@ func warmDB(t *testing.T) (string, int) {
 	return path, nodes
 }
 
+// openWarmed opens the database at path and waits for its warm-up; it
+// returns how many nodes the warm-up read.
+func openWarmed(t *testing.T, path string, o *mapkv.Options) (*mapkv.DB, int) {
+	t.Helper()
+	db, err := mapkv.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warmed, p := mapkv.WarmupForTest(db)
+	if p != nil {
+		db.Close()
+		t.Fatalf("the warm-up panicked: %v", p)
+	}
+	return db, warmed
+}
+
 // scanAll reads every key of the database, nested buckets included.
 func scanAll(t *testing.T, db *mapkv.DB) int {
 	t.Helper()
@@ -150,15 +166,8 @@ func TestWarmupMapsCachedPages(t *testing.T) {
 		t.Skipf("%d of the file's %d pages in the page cache after reading it: memory is short", c, p)
 	}
 	scanFaults := func(o *mapkv.Options) (faults int64, warmed int) {
-		db, err := mapkv.Open(path, o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, warmed := openWarmed(t, path, o)
 		defer db.Close()
-		warmed, p := mapkv.WarmupForTest(db)
-		if p != nil {
-			t.Fatalf("the warm-up panicked: %v", p)
-		}
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		before := threadFaults(t)
@@ -201,7 +210,11 @@ func TestWarmupReadsNothingFromDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		// Pages still under writeback stay cached: flush them first.
+		err = f.Sync()
+		if err == nil {
+			err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		}
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -209,15 +222,8 @@ func TestWarmupReadsNothingFromDisk(t *testing.T) {
 		if c, p := cachedPages(t, path); c > p/20 {
 			t.Skipf("%d of the file's %d pages still cached after FADV_DONTNEED: the page cache cannot be emptied here", c, p)
 		}
-		db, err := mapkv.Open(path, &mapkv.Options{ReadOnly: true, NoWarmup: noWarmup})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db, warmed := openWarmed(t, path, &mapkv.Options{ReadOnly: true, NoWarmup: noWarmup})
 		defer db.Close()
-		warmed, p := mapkv.WarmupForTest(db)
-		if p != nil {
-			t.Fatalf("the warm-up panicked: %v", p)
-		}
 		cached, pages = cachedPages(t, path)
 		return cached, pages, warmed
 	}
