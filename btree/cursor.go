@@ -282,9 +282,9 @@ func (c *Cursor) NextElem() (flags uint16, key, value []byte, ok bool) {
 // element sits in the leaf's element array and the byte where that array
 // ends (each element is page.LeafElementSize bytes; see
 // page.LeafElemSpan), or ok=false when the cursor is not positioned. It
-// lets a caller take a scan's steps within a leaf itself, in code small
-// enough to be inlined into its loop, and hand the position back with
-// SetLeafElem before any other move.
+// lets a caller take a scan's steps within a leaf itself, on a few fields
+// of its own instead of the cursor's stack, and hand the position back
+// with SetLeafElem before any other move.
 func (c *Cursor) LeafSpan() (node []byte, e, end int, ok bool) {
 	d := uint(c.depth - 1)
 	if d >= uint(len(c.stack)) {
