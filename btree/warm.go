@@ -11,7 +11,8 @@ import (
 // other: a nested bucket's tree is entered only when the bucket that holds
 // it says it has nested buckets (page.Ref.Nested), so a tree without any
 // is read leaf header by leaf header, not element by element. It stops
-// early when stop reports true (checked at every node). It verifies no
+// early when stop reports true (asked at every node it reads, and once
+// for all the leaves of a branch, which it touches together). It verifies no
 // checksum: what it reads only tells it where to read next, and a node it
 // cannot read as a branch or leaf ends its branch of the walk. It returns
 // the number of nodes it read.
