@@ -124,6 +124,32 @@ func getAll(b *testing.B, db *mapkv.DB, probe []byte) (found int, sum uint64) {
 	return found, sum
 }
 
+// coldPasses opens the database at path with o for every op and runs
+// pass on it, timed alone, then reports wall and CPU time per item (what
+// pass returns it handled) and page faults per pass. CPU time is the
+// process's: it counts the warm-up's work on another core too.
+func coldPasses(b *testing.B, path string, o *mapkv.Options, unit string, pass func(*mapkv.DB) int) {
+	var took, cpu time.Duration
+	var flt int64
+	items, passes := 0, 0
+	for b.Loop() {
+		db, err := mapkv.Open(path, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start, c0, f0 := time.Now(), cpuTime(), faults()
+		items += pass(db)
+		took += time.Since(start)
+		cpu += cpuTime() - c0
+		flt += faults() - f0
+		passes++
+		db.Close()
+	}
+	b.ReportMetric(float64(took.Nanoseconds())/float64(items), "ns/"+unit)
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(items), "cpu-ns/"+unit)
+	b.ReportMetric(float64(flt)/float64(passes), "faults/pass")
+}
+
 // BenchmarkReadGet: "cold" reopens the database and looks up every key
 // once (the get-random workload; one op is one pass, see ns/get; the
 // warm-up runs beside it), "cold-nowarmup" the same without the warm-up;
@@ -131,28 +157,12 @@ func getAll(b *testing.B, db *mapkv.DB, probe []byte) (found int, sum uint64) {
 func BenchmarkReadGet(b *testing.B) {
 	path, probe := readBenchDB(b)
 	cold := func(b *testing.B, o *mapkv.Options) {
-		var took, cpu time.Duration
-		var flt int64
-		passes := 0
-		for b.Loop() {
-			db, err := mapkv.Open(path, o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			start, c0, f0 := time.Now(), cpuTime(), faults()
-			n, _ := getAll(b, db, probe)
-			took += time.Since(start)
-			cpu += cpuTime() - c0
-			flt += faults() - f0
-			passes++
-			if n != readBenchN {
+		coldPasses(b, path, o, "get", func(db *mapkv.DB) int {
+			if n, _ := getAll(b, db, probe); n != readBenchN {
 				b.Fatalf("found %d keys", n)
 			}
-			db.Close()
-		}
-		b.ReportMetric(float64(took.Nanoseconds())/float64(passes*readBenchN), "ns/get")
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(passes*readBenchN), "cpu-ns/get")
-		b.ReportMetric(float64(flt)/float64(passes), "faults/pass")
+			return readBenchN
+		})
 	}
 	b.Run("cold", func(b *testing.B) { cold(b, nil) })
 	b.Run("cold-nowarmup", func(b *testing.B) { cold(b, &mapkv.Options{NoWarmup: true}) })
@@ -205,25 +215,7 @@ func BenchmarkReadScan(b *testing.B) {
 		return n
 	}
 	cold := func(b *testing.B, o *mapkv.Options) {
-		var took, cpu time.Duration
-		var flt int64
-		keys, passes := 0, 0
-		for b.Loop() {
-			db, err := mapkv.Open(path, o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			start, c0, f0 := time.Now(), cpuTime(), faults()
-			keys += scan(b, db)
-			took += time.Since(start)
-			cpu += cpuTime() - c0
-			flt += faults() - f0
-			passes++
-			db.Close()
-		}
-		b.ReportMetric(float64(flt)/float64(passes), "faults/pass")
-		b.ReportMetric(float64(took.Nanoseconds())/float64(keys), "ns/key")
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(keys), "cpu-ns/key")
+		coldPasses(b, path, o, "key", func(db *mapkv.DB) int { return scan(b, db) })
 	}
 	b.Run("cold", func(b *testing.B) { cold(b, nil) })
 	b.Run("cold-nowarmup", func(b *testing.B) { cold(b, &mapkv.Options{NoWarmup: true}) })
