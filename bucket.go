@@ -118,7 +118,7 @@ func (p *pendingSet) put(c change) {
 		}
 	}
 	c.seq = uint32(len(p.log))
-	if len(p.log) >= math.MaxUint32 {
+	if uint64(len(p.log)) >= math.MaxUint32 {
 		p.toTree()
 		treePut(p.tree, c)
 		return

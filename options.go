@@ -26,7 +26,7 @@ type Options struct {
 	// MaxSize is the address space reserved for the mapping, in bytes.
 	// The file grows beneath it without remapping; past it, mapkv maps a
 	// larger range and retires the old one once no reader uses it.
-	// Default: 256 GiB on 64-bit systems, 1 GiB on 32-bit ones.
+	// Default: 256 GiB on 64-bit systems, 128 MiB on 32-bit ones.
 	MaxSize int64
 	// Timeout is how long Open waits for the file lock; 0 fails at once
 	// with ErrTimeout.
@@ -100,6 +100,12 @@ type Options struct {
 
 const defaultMaxSize64 = 256 << 30
 
+// defaultMaxSize32 is MaxSize on 32-bit systems: a writer maps its file
+// twice (read-only and writable), and a process has 3-4 GiB of address
+// space in all, so a larger reservation leaves no room for a second
+// database or a remap.
+const defaultMaxSize32 = 128 << 20
+
 // withDefaults returns a copy of o with every unset field filled in.
 func (o *Options) withDefaults() (Options, error) {
 	var r Options
@@ -118,7 +124,7 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.MaxSize == 0 {
 		r.MaxSize = defaultMaxSize64
 		if bits.UintSize == 32 {
-			r.MaxSize = 1 << 30
+			r.MaxSize = defaultMaxSize32
 		}
 	}
 	if r.MaxSize < 0 || r.InitialSize < 0 || r.GrowStep < 0 || r.Timeout < 0 || r.MaxBatchSize < 0 || r.MaxBatchDelay < 0 || r.SyncThreshold < 0 || r.ShrinkThreshold < 0 {

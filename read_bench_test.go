@@ -102,7 +102,7 @@ func cpuTime() time.Duration {
 func faults() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Minflt + ru.Majflt
+	return int64(ru.Minflt) + int64(ru.Majflt) // int32 on 32-bit Linux
 }
 
 // getAll looks up every key of probe in one read transaction, as bench/'s

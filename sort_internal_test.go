@@ -65,7 +65,7 @@ func TestSortNodes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	gens := map[string]func() page.ID{
 		"small":    func() page.ID { return page.ID(2 + r.IntN(60000)) },
-		"high":     func() page.ID { return page.ID(1<<40 + r.IntN(1<<20)) },
+		"high":     func() page.ID { return page.ID(1<<40 + r.Uint64N(1<<20)) },
 		"wide":     func() page.ID { return page.ID(r.Uint64()) },
 		"repeats":  func() page.ID { return page.ID(r.IntN(50)) << 16 },
 		"one byte": func() page.ID { return page.ID(r.IntN(256)) << 24 },

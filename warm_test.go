@@ -127,7 +127,7 @@ func threadFaults(t *testing.T) int64 {
 	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
 		t.Fatal(err)
 	}
-	return ru.Minflt
+	return int64(ru.Minflt)
 }
 
 // cachedPages returns how many pages of the file at path are in the page

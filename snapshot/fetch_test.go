@@ -264,7 +264,7 @@ func TestFetchSplices(t *testing.T) {
 		t.Skip("spawns strace")
 	}
 	out := filepath.Join(t.TempDir(), "trace")
-	cmd := exec.Command(strace, "-f", "-qq", "-o", out, "-e", "trace=splice,sendfile,write",
+	cmd := exec.Command(strace, "-f", "-qq", "-o", out, "-e", "trace=splice,sendfile,sendfile64,write",
 		os.Args[0], "-test.run=^TestFetchSplices$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "MAPKV_FETCH_CHILD=1")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -285,7 +285,7 @@ func TestFetchSplices(t *testing.T) {
 			in = true
 		case strings.Contains(line, "mapkv-fetch-end"):
 			in = false
-		case in && (strings.Contains(line, "splice(") || strings.Contains(line, "sendfile(") || strings.Contains(line, "resumed>")):
+		case in && (strings.Contains(line, "splice(") || strings.Contains(line, "sendfile(") || strings.Contains(line, "sendfile64(") || strings.Contains(line, "resumed>")):
 			_, ret, ok := strings.Cut(line, ") = ")
 			n, err := strconv.ParseInt(strings.Fields(ret + " x")[0], 10, 64)
 			if !ok || err != nil {
