@@ -31,27 +31,23 @@ type Bucket struct {
 	committedRoot page.ID // root of the bucket's tree as committed (freed if the bucket is deleted)
 }
 
-// change is a pending put or delete in a write transaction.
-type change struct {
-	key, value []byte
-	flags      uint16
-	del        bool
-	// bucketGone: a nested bucket at key was deleted earlier in the
-	// transaction (its tree is freed apart), so a value may replace the
-	// bucket's element. Set by DeleteBucket and kept by every later
-	// change to the key.
-	bucketGone bool
-	seq        uint32 // in a log: position at arrival (orders changes to one key)
-}
+// change is a pending put or delete in a write transaction: a
+// btree.Mutation, so that the commit hands a bucket's sorted log of
+// changes to the writer as it is. OverBucket: a nested bucket at Key was
+// deleted earlier in the transaction (its tree is freed apart), so a value
+// may replace the bucket's element; set by DeleteBucket and kept by every
+// later change to the key. Seq: in a log, the change's position at
+// arrival (orders changes to one key).
+type change = btree.Mutation
 
 // after returns c, a change to the same key as old that arrives after
-// it, keeping old's bucketGone.
-func (c change) after(old change) change {
-	c.bucketGone = c.bucketGone || old.bucketGone
+// it, keeping old's OverBucket.
+func after(c, old change) change {
+	c.OverBucket = c.OverBucket || old.OverBucket
 	return c
 }
 
-func changeLess(a, b change) bool { return bytes.Compare(a.key, b.key) < 0 }
+func changeLess(a, b change) bool { return bytes.Compare(a.Key, b.Key) < 0 }
 
 // pendingSet is a bucket's pending changes, ordered by key, one per key.
 //
@@ -108,16 +104,16 @@ func (p *pendingSet) put(c change) {
 		return
 	}
 	if n := len(p.log); n > 0 && p.sorted {
-		switch d := bytes.Compare(c.key, p.log[n-1].key); {
+		switch d := bytes.Compare(c.Key, p.log[n-1].Key); {
 		case d == 0 && !p.shared:
-			c.seq = uint32(n - 1)
-			p.log[n-1] = c.after(p.log[n-1]) // the same key again: replace in place
+			c.Seq = uint32(n - 1)
+			p.log[n-1] = after(c, p.log[n-1]) // the same key again: replace in place
 			return
 		case d <= 0: // out of order, or the same key while a savepoint shares the log
 			p.sorted = false
 		}
 	}
-	c.seq = uint32(len(p.log))
+	c.Seq = uint32(len(p.log))
 	if uint64(len(p.log)) >= math.MaxUint32 {
 		p.toTree()
 		treePut(p.tree, c)
@@ -150,8 +146,8 @@ func (p *pendingSet) sort() {
 	// Keep the last change to each key.
 	out := p.log[:0]
 	for i, c := range p.log {
-		if i+1 < len(p.log) && bytes.Equal(c.key, p.log[i+1].key) {
-			p.log[i+1] = p.log[i+1].after(c)
+		if i+1 < len(p.log) && bytes.Equal(c.Key, p.log[i+1].Key) {
+			p.log[i+1] = after(p.log[i+1], c)
 			continue
 		}
 		out = append(out, c)
@@ -159,7 +155,7 @@ func (p *pendingSet) sort() {
 	clear(p.log[len(out):])
 	p.log = out
 	for i := range p.log {
-		p.log[i].seq = uint32(i)
+		p.log[i].Seq = uint32(i)
 	}
 	p.sorted = true
 }
@@ -177,23 +173,23 @@ func (p *pendingSet) toTree() {
 }
 
 // treePut puts c in t, replacing the change to its key (keeping its
-// bucketGone).
+// OverBucket).
 func treePut(t *gbtree.BTreeG[change], c change) {
-	if old, ok := t.ReplaceOrInsert(c); ok && old.bucketGone && !c.bucketGone {
-		t.ReplaceOrInsert(c.after(old))
+	if old, ok := t.ReplaceOrInsert(c); ok && old.OverBucket && !c.OverBucket {
+		t.ReplaceOrInsert(after(c, old))
 	}
 }
 
 // search returns the index of the first change whose key is >= key in a
 // settled log.
 func (p *pendingSet) search(key []byte) (int, bool) {
-	return slices.BinarySearchFunc(p.log, key, func(c change, k []byte) int { return bytes.Compare(c.key, k) })
+	return slices.BinarySearchFunc(p.log, key, func(c change, k []byte) int { return bytes.Compare(c.Key, k) })
 }
 
 func (p *pendingSet) get(key []byte) (change, bool) {
 	p.settle()
 	if p.tree != nil {
-		return p.tree.Get(change{key: key})
+		return p.tree.Get(change{Key: key})
 	}
 	if i, ok := p.search(key); ok {
 		return p.log[i], true
@@ -237,7 +233,7 @@ func (p *pendingSet) AscendGreaterOrEqual(pivot change, fn func(change) bool) {
 		p.tree.AscendGreaterOrEqual(pivot, fn)
 		return
 	}
-	i, _ := p.search(pivot.key)
+	i, _ := p.search(pivot.Key)
 	p.ascendFrom(i, fn)
 }
 
@@ -269,7 +265,7 @@ func (p *pendingSet) DescendLessOrEqual(pivot change, fn func(change) bool) {
 		p.tree.DescendLessOrEqual(pivot, fn)
 		return
 	}
-	i, found := p.search(pivot.key)
+	i, found := p.search(pivot.Key)
 	if !found {
 		i--
 	}
@@ -333,10 +329,10 @@ func (b *Bucket) writable() error {
 func (b *Bucket) lookup(key []byte) (flags uint16, value []byte, found bool) {
 	if b.pending != nil {
 		if c, ok := b.pending.get(key); ok {
-			if c.del {
+			if c.Delete {
 				return 0, nil, false
 			}
-			return c.flags, c.value, true
+			return c.Flags, c.Value, true
 		}
 	}
 	f, v, ok, err := b.tx.tree.Get(b.ref.Root, key)
@@ -397,7 +393,7 @@ func (b *Bucket) Put(key, value []byte) error {
 		}
 	}
 	kv := b.tx.copy2(key, value)
-	b.set(change{key: kv[:len(key):len(key)], value: kv[len(key):]})
+	b.set(change{Key: kv[:len(key):len(key)], Value: kv[len(key):]})
 	return nil
 }
 
@@ -415,7 +411,7 @@ func (b *Bucket) Delete(key []byte) error {
 			return fmt.Errorf("%w: key %q names a bucket", ErrIncompatibleValue, key)
 		}
 	}
-	b.set(change{key: b.tx.copy(key), del: true})
+	b.set(change{Key: b.tx.copy(key), Delete: true})
 	return nil
 }
 
@@ -561,7 +557,7 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 	c := b.child(name, page.Ref{})
 	b.ref.Nested++
 	var buf [page.RefSize]byte
-	b.set(change{key: c.name, value: b.tx.copy(c.ref.Encode(buf[:])), flags: page.FlagBucket})
+	b.set(change{Key: c.name, Value: b.tx.copy(c.ref.Encode(buf[:])), Flags: page.FlagBucket})
 	c.dirty = true
 	return c, nil
 }
@@ -617,7 +613,7 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 	if c.committedRoot != 0 {
 		b.tx.freeRoots = append(b.tx.freeRoots, freeRoot{root: c.committedRoot, owner: b})
 	}
-	b.set(change{key: c.name, del: true, bucketGone: true})
+	b.set(change{Key: c.name, Delete: true, OverBucket: true})
 	return nil
 }
 
@@ -678,30 +674,33 @@ func (b *Bucket) flush(w *btree.Writer) error {
 			return err
 		}
 		var buf [page.RefSize]byte
-		b.set(change{key: c.name, value: b.tx.copy(c.ref.Encode(buf[:])), flags: page.FlagBucket})
+		b.set(change{Key: c.name, Value: b.tx.copy(c.ref.Encode(buf[:])), Flags: page.FlagBucket})
 	}
 	if p := b.pending; p != nil && !p.empty() {
 		if p.tree == nil && !p.sorted {
 			p.sort() // the last read of the set: no B-tree for it
 		}
 		db := b.tx.db
-		muts := db.muts[:0]
+		b.pending = nil
+		var root page.ID
+		var birth page.TxID
+		var err error
 		if p.tree != nil {
+			muts := db.muts[:0]
 			p.tree.Ascend(func(c change) bool {
-				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del, OverBucket: c.bucketGone})
+				muts = append(muts, c)
 				return true
 			})
+			root, birth, err = w.Apply(b.ref.Root, b.ref.Birth, muts)
+			clear(muts)
+			db.muts = muts[:0]
 		} else {
-			muts = slices.Grow(muts, len(p.log))
-			for _, c := range p.log {
-				muts = append(muts, btree.Mutation{Key: c.key, Value: c.value, Flags: c.flags, Delete: c.del, OverBucket: c.bucketGone})
-			}
+			// A change is a btree.Mutation: the sorted log goes to the
+			// writer as it is. On a load in key order (10,000-key
+			// commits) copying it was 6% of the load's CPU (pprof).
+			root, birth, err = w.Apply(b.ref.Root, b.ref.Birth, p.log)
 		}
-		b.pending = nil
 		p.release(db)
-		root, birth, err := w.Apply(b.ref.Root, b.ref.Birth, muts)
-		clear(muts)
-		db.muts = muts[:0]
 		if err != nil {
 			return err
 		}

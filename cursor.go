@@ -257,7 +257,7 @@ func (c *Cursor) pendingFrom(from []byte, strict bool) (change, bool) {
 	var out change
 	found := false
 	visit := func(ch change) bool {
-		if strict && bytes.Equal(ch.key, from) {
+		if strict && bytes.Equal(ch.Key, from) {
 			return true
 		}
 		out, found = ch, true
@@ -266,7 +266,7 @@ func (c *Cursor) pendingFrom(from []byte, strict bool) (change, bool) {
 	if from == nil {
 		p.Ascend(visit)
 	} else {
-		p.AscendGreaterOrEqual(change{key: from}, visit)
+		p.AscendGreaterOrEqual(change{Key: from}, visit)
 	}
 	return out, found
 }
@@ -280,7 +280,7 @@ func (c *Cursor) pendingTo(to []byte, strict bool) (change, bool) {
 	var out change
 	found := false
 	visit := func(ch change) bool {
-		if strict && bytes.Equal(ch.key, to) {
+		if strict && bytes.Equal(ch.Key, to) {
 			return true
 		}
 		out, found = ch, true
@@ -289,7 +289,7 @@ func (c *Cursor) pendingTo(to []byte, strict bool) (change, bool) {
 	if to == nil {
 		p.Descend(visit)
 	} else {
-		p.DescendLessOrEqual(change{key: to}, visit)
+		p.DescendLessOrEqual(change{Key: to}, visit)
 	}
 	return out, found
 }
@@ -321,7 +321,7 @@ func (c *Cursor) forward(p change, havePending bool) ([]byte, []byte) {
 		if !treeOK {
 			cmp = 1
 		} else if havePending {
-			cmp = bytes.Compare(tk, p.key)
+			cmp = bytes.Compare(tk, p.Key)
 		}
 		if cmp < 0 {
 			c.key, c.flags = tk, f
@@ -330,12 +330,12 @@ func (c *Cursor) forward(p change, havePending bool) ([]byte, []byte) {
 		if cmp == 0 {
 			c.tc.Next() // the pending change shadows the tree's element
 		}
-		if p.del {
-			p, havePending = c.pendingFrom(p.key, true)
+		if p.Delete {
+			p, havePending = c.pendingFrom(p.Key, true)
 			continue
 		}
-		c.key, c.flags = p.key, p.flags
-		return p.key, c.pendingValue(p)
+		c.key, c.flags = p.Key, p.Flags
+		return p.Key, c.pendingValue(p)
 	}
 }
 
@@ -356,7 +356,7 @@ func (c *Cursor) backward(p change, havePending bool) ([]byte, []byte) {
 		if !treeOK {
 			cmp = -1
 		} else if havePending {
-			cmp = bytes.Compare(tk, p.key)
+			cmp = bytes.Compare(tk, p.Key)
 		}
 		if cmp > 0 {
 			c.key, c.flags = tk, f
@@ -365,23 +365,23 @@ func (c *Cursor) backward(p change, havePending bool) ([]byte, []byte) {
 		if cmp == 0 {
 			c.tc.Prev()
 		}
-		if p.del {
-			p, havePending = c.pendingTo(p.key, true)
+		if p.Delete {
+			p, havePending = c.pendingTo(p.Key, true)
 			continue
 		}
-		c.key, c.flags = p.key, p.flags
-		return p.key, c.pendingValue(p)
+		c.key, c.flags = p.Key, p.Flags
+		return p.Key, c.pendingValue(p)
 	}
 }
 
 func (c *Cursor) pendingValue(p change) []byte {
-	if p.flags&page.FlagBucket != 0 {
+	if p.Flags&page.FlagBucket != 0 {
 		return nil
 	}
-	if p.value == nil {
+	if p.Value == nil {
 		return empty
 	}
-	return p.value
+	return p.Value
 }
 
 // ForEach calls fn for every key in order, with a nil value for nested

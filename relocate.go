@@ -232,6 +232,6 @@ func (r *relocator) touch(b *Bucket, f uint16, k, v []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	b.set(change{key: r.tx.copy(k), value: r.tx.copy(val)})
+	b.set(change{Key: r.tx.copy(k), Value: r.tx.copy(val)})
 	return nil
 }

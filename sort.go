@@ -101,7 +101,7 @@ func sortChanges(log []change) {
 	keys := make([]sortKey, len(log))
 	for i, c := range log {
 		var b [8]byte
-		copy(b[:], c.key)
+		copy(b[:], c.Key)
 		keys[i] = sortKey{prefix: binary.BigEndian.Uint64(b[:]), i: uint32(i)}
 	}
 	full := func(a, b sortKey) int {
@@ -109,10 +109,10 @@ func sortChanges(log []change) {
 			return cmp.Compare(a.prefix, b.prefix)
 		}
 		ca, cb := &log[a.i], &log[b.i]
-		if c := bytes.Compare(ca.key, cb.key); c != 0 {
+		if c := bytes.Compare(ca.Key, cb.Key); c != 0 {
 			return c
 		}
-		return cmp.Compare(ca.seq, cb.seq)
+		return cmp.Compare(ca.Seq, cb.Seq)
 	}
 	if len(keys) < radixMin {
 		slices.SortFunc(keys, full)

@@ -30,26 +30,26 @@ func TestSortChanges(t *testing.T) {
 			for j := range k {
 				k[j] = alphabet[rng.IntN(len(alphabet))]
 			}
-			log[i] = change{key: k, value: []byte{byte(i), byte(i >> 8)}, seq: uint32(rng.IntN(n + 1))}
+			log[i] = change{Key: k, Value: []byte{byte(i), byte(i >> 8)}, Seq: uint32(rng.IntN(n + 1))}
 		}
 		want := slices.Clone(log)
 		slices.SortStableFunc(want, func(a, b change) int {
-			if c := bytes.Compare(a.key, b.key); c != 0 {
+			if c := bytes.Compare(a.Key, b.Key); c != 0 {
 				return c
 			}
-			return cmp.Compare(a.seq, b.seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		})
 		got := slices.Clone(log)
 		sortChanges(got)
 		for i := range want {
-			if !bytes.Equal(got[i].key, want[i].key) || got[i].seq != want[i].seq {
-				t.Fatalf("n=%d: at %d got key %x seq %d, want key %x seq %d", n, i, got[i].key, got[i].seq, want[i].key, want[i].seq)
+			if !bytes.Equal(got[i].Key, want[i].Key) || got[i].Seq != want[i].Seq {
+				t.Fatalf("n=%d: at %d got key %x seq %d, want key %x seq %d", n, i, got[i].Key, got[i].Seq, want[i].Key, want[i].Seq)
 			}
 		}
 		// Every change is still there once (values tell them apart).
 		seen := make([]bool, n)
 		for _, c := range got {
-			i := int(c.value[0]) | int(c.value[1])<<8
+			i := int(c.Value[0]) | int(c.Value[1])<<8
 			if seen[i] {
 				t.Fatalf("n=%d: change %d twice", n, i)
 			}
@@ -113,7 +113,7 @@ func BenchmarkSortChanges(b *testing.B) {
 		for j := range k {
 			k[j] = byte(r.Uint32())
 		}
-		src[i] = change{key: k, seq: uint32(i)}
+		src[i] = change{Key: k, Seq: uint32(i)}
 	}
 	log := make([]change, len(src))
 	for b.Loop() {

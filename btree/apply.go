@@ -42,6 +42,10 @@ type Mutation struct {
 	// OverBucket: the caller deleted a nested bucket at Key (and frees its
 	// tree itself), so a value may replace a bucket element there.
 	OverBucket bool
+	// Seq is the caller's: Apply ignores it. (The root package keeps a
+	// change's place in the order of arrival there, and hands its log of
+	// pending changes to Apply as it is.)
+	Seq uint32
 }
 
 // Writer applies sorted mutations to trees, writing new nodes copy-on-write
@@ -73,6 +77,7 @@ type Writer struct {
 	inPlace     int // leaves insertInPlace built (for tests)
 	branchPutsN int // branches sealed with puts (for tests)
 	patched     int // branches patchBranch built (for tests)
+	appended    int // leaves appendPuts rewrote (for tests)
 	trusted     int // nodes read on trust (see Trusted)
 	// appending: every mutation of this Apply sorts after the tree's last
 	// key (a load in key order). Nodes are filled to capacity along the
@@ -532,6 +537,11 @@ func (w *Writer) applyLeaf(id page.ID, n []byte, trusted bool, muts []Mutation, 
 	if out, ok, err := w.insertInPlace(id, n, trusted, muts, dst); ok {
 		return out, err
 	}
+	if !copyLeaves {
+		if out, ok, err := w.appendPuts(id, n, muts, dst, spread); ok {
+			return out, err
+		}
+	}
 	es, err := w.mergeLeaf(n, muts)
 	if err != nil {
 		return nil, err
@@ -593,8 +603,8 @@ func (w *Writer) applyLeaf(id page.ID, n []byte, trusted bool, muts []Mutation, 
 	return dst, nil
 }
 
-// copyLeaves turns off insertInPlace (tests compare the nodes built both
-// ways; see also copyBranches).
+// copyLeaves turns off insertInPlace and appendPuts (tests compare the
+// nodes built both ways; see also copyBranches).
 var copyLeaves = false
 
 // insertInPlace is applyLeaf's path for the common change to a leaf:
@@ -1171,9 +1181,34 @@ func (w *Writer) packLeaves(dst []child, es []entry, appendOnly bool) ([]child, 
 // packGroups writes es as new leaves, one per group, and appends them to
 // dst.
 func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]int) ([]child, error) {
+	return w.packSource(dst, entrySource{head: es}, sizes, groups)
+}
+
+// entrySource is the items a run of new leaves takes: head's entries,
+// then tail's puts (appendLeaf's, which packs a leaf's entries and the
+// puts after them without copying the puts into entries first).
+type entrySource struct {
+	head []entry
+	tail []Mutation
+}
+
+// at returns item i's flags, key and value.
+func (s *entrySource) at(i int) (uint16, []byte, []byte) {
+	if i < len(s.head) {
+		e := &s.head[i]
+		return e.flags, e.key, e.val
+	}
+	m := &s.tail[i-len(s.head)]
+	return m.Flags, m.Key, m.Value
+}
+
+// packSource writes the items of src as new leaves, one per group, and
+// appends them to dst.
+func (w *Writer) packSource(dst []child, src entrySource, sizes []int, groups [][2]int) ([]child, error) {
 	for _, g := range groups {
-		group := es[g[0]:g[1]]
-		used, pages, cp := w.layout(sizes[g[0]:g[1]], group[0].key, group[len(group)-1].key)
+		_, first, _ := src.at(g[0])
+		_, last, _ := src.at(g[1] - 1)
+		used, pages, cp := w.layout(sizes[g[0]:g[1]], first, last)
 		id, buf, err := w.A.Alloc(pages)
 		if err != nil {
 			return nil, err
@@ -1181,8 +1216,8 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 		cnt := g[1] - g[0]
 		page.PutHeader(buf, id, w.TxID, page.TypeLeaf, uint32(pages-1), cnt)
 		lw := page.NewLeafWriter(buf, cnt, cp)
-		for _, e := range group {
-			lw.Add(e.flags, e.key, e.val)
+		for i := g[0]; i < g[1]; i++ {
+			lw.Add(src.at(i))
 		}
 		clear(buf[lw.Used():]) // used (layout's) may count padding the prefix array did not need
 		w.A.Seal(id, buf, used)
@@ -1191,11 +1226,57 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 			// The parent needs only a key above everything in the previous
 			// leaf and at most this leaf's first key: the shortest prefix
 			// of the first key that passes the previous leaf's last.
-			sep = sep[:separator(es[g[0]-1].key, sep)]
+			_, prev, _ := src.at(g[0] - 1)
+			sep = sep[:separator(prev, sep)]
 		}
 		dst = append(dst, child{key: sep, id: id, birth: w.TxID, size: used, fresh: true})
 	}
 	return dst, nil
+}
+
+// appendPuts is applyLeaf's path for puts that all go after leaf n's last
+// key (a load in key order), none of which moves out to an overflow node,
+// when the leaf is not to be spread over its neighbour: it packs n's
+// entries and the puts into appended leaves straight from muts, where
+// mergeLeaf would first copy each put into an entry. ok is false, and
+// nothing done, if the puts do not qualify.
+func (w *Writer) appendPuts(id page.ID, n []byte, muts []Mutation, dst []child, spread bool) (out []child, ok bool, err error) {
+	cnt := page.Count(n)
+	last, ok := page.LeafKey(n, cnt-1)
+	if !ok || len(muts) < 2 || bytes.Compare(muts[0].Key, last) <= 0 {
+		return nil, false, nil
+	}
+	half := w.capacity() / 2
+	sizes := w.sizeBuf(cnt + len(muts))[:cnt]
+	for i := range muts {
+		m := &muts[i]
+		if m.Delete {
+			return nil, false, nil
+		}
+		s := page.LeafEntrySize(m.Key, m.Value)
+		if m.Flags == 0 && len(m.Value) > page.RefSize && s > half {
+			return nil, false, nil // entryFor would move it to an overflow node
+		}
+		sizes = append(sizes, s)
+	}
+	head, err := appendLeaf(w.entries[:0], n)
+	w.entries = head[:0]
+	if err != nil {
+		return nil, true, err
+	}
+	for i, e := range head {
+		sizes[i] = page.LeafEntrySize(e.key, e.val)
+	}
+	groups := w.group(sizes, true, 1)
+	if spread && len(groups) > 1 && len(dst) > 0 {
+		return nil, false, nil // applyLeaf may spread them
+	}
+	if dst, err = w.packSource(dst, entrySource{head: head, tail: muts}, sizes, groups); err != nil {
+		return nil, true, err
+	}
+	w.freeNode(id, n)
+	w.appended++
+	return dst, true, nil
 }
 
 // packBranches writes cs as new branches and appends them to dst. base

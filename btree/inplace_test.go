@@ -80,7 +80,41 @@ func (a *putsAlloc) SealPuts(id page.ID, node []byte, used int, base page.ID, ol
 // prefix would change), over keys of random bytes and keys sharing long
 // prefixes.
 func TestInsertInPlaceSameBytes(t *testing.T) {
-	sameBytes(t, randomBatch, 200, 20, 0)
+	sameBytes(t, randomBatch, 200, 20, 0, 0)
+}
+
+// TestAppendPutsSameBytes is TestInsertInPlaceSameBytes for appendPuts: a
+// load in key order, batches of keys after every key so far, with now and
+// then a batch appendPuts leaves to mergeLeaf (one with a value for an
+// overflow node, one with a delete among the appended keys) and a random
+// one.
+func TestAppendPutsSameBytes(t *testing.T) {
+	next := 0
+	sameBytes(t, func(r *rand.Rand, ps int, known []string) []Mutation {
+		if r.IntN(6) == 0 {
+			return randomBatch(r, ps, known)
+		}
+		n := 1 + r.IntN(80)
+		if r.IntN(8) == 0 {
+			n = 1
+		}
+		muts := make([]Mutation, 0, n)
+		for range n {
+			next += 1 + r.IntN(3)
+			m := Mutation{Key: fmt.Appendf(nil, "\xff\xffload/%08d", next), Value: make([]byte, r.IntN(150))}
+			for i := range m.Value {
+				m.Value[i] = byte(r.Uint32())
+			}
+			muts = append(muts, m)
+		}
+		switch r.IntN(12) {
+		case 0:
+			muts[r.IntN(n)].Value = bytes.Repeat([]byte{7}, ps) // an overflow node
+		case 1:
+			muts[r.IntN(n)].Delete = true
+		}
+		return muts
+	}, 0, 0, 100, 400)
 }
 
 // TestPatchBranchSameBytes is TestInsertInPlaceSameBytes for patchBranch:
@@ -109,15 +143,15 @@ func TestPatchBranchSameBytes(t *testing.T) {
 			muts = append(muts, Mutation{Key: fmt.Appendf(nil, "key%06d", at+10*j), Delete: true})
 		}
 		return muts
-	}, 20, 200, 1200)
+	}, 20, 200, 0, 1200)
 }
 
 // sameBytes applies batches from gen to two trees, one built with
 // insertInPlace and patchBranch and one without, and compares them (see
 // TestInsertInPlaceSameBytes); each path must have been taken at least
-// min times. It stops when the trees' pages run out, or after
+// min times (appendPuts minAppended times). It stops when the trees' pages run out, or after
 // maxBatches batches if that is not 0.
-func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mutation, minInPlace, minPatched, maxBatches int) {
+func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mutation, minInPlace, minPatched, minAppended, maxBatches int) {
 	for _, ps := range []int{1024, 4096} {
 		t.Run(fmt.Sprint(ps), func(t *testing.T) {
 			const pages = 12000
@@ -132,7 +166,7 @@ func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mu
 			var birth page.TxID
 			model := map[string]string{}
 			var known []string
-			inPlace, branchPuts, patched, batches := 0, 0, 0, 0
+			inPlace, branchPuts, patched, appended, batches := 0, 0, 0, 0, 0
 			for batch := 1; maxBatches == 0 || batch <= maxBatches; batch++ {
 				muts := gen(r, ps, known)
 				pa := &putsAlloc{bumpAlloc: aa, tb: t, txid: page.TxID(batch)}
@@ -151,11 +185,12 @@ func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mu
 				inPlace += wa.inPlace
 				branchPuts += wa.branchPutsN
 				patched += wa.patched
+				appended += wa.appended
 				if pa.rebuilt != wa.inPlace || pa.branches != wa.branchPutsN {
 					t.Fatalf("batch %d: %d leaves built in place and %d branches told as puts, %d and %d told to SealPuts", batch, wa.inPlace, wa.branchPutsN, pa.rebuilt, pa.branches)
 				}
-				if wb.inPlace != 0 || wb.patched != 0 {
-					t.Fatalf("copyLeaves and copyBranches did not turn insertInPlace and patchBranch off")
+				if wb.inPlace != 0 || wb.patched != 0 || wb.appended != 0 {
+					t.Fatalf("copyLeaves and copyBranches did not turn insertInPlace, patchBranch and appendPuts off")
 				}
 				if !slices.Equal(aa.freed, ab.freed) {
 					t.Fatalf("batch %d: freed %v; without insertInPlace %v", batch, aa.freed, ab.freed)
@@ -185,8 +220,8 @@ func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mu
 				}
 				batches++
 			}
-			if batches < 20 || inPlace < minInPlace || branchPuts < 20 || patched < minPatched {
-				t.Fatalf("%d batches, %d leaves changed in place, %d branches told as puts, %d patched: too few to compare", batches, inPlace, branchPuts, patched)
+			if batches < 20 || inPlace < minInPlace || branchPuts < 20 || patched < minPatched || appended < minAppended {
+				t.Fatalf("%d batches, %d leaves changed in place, %d branches told as puts, %d patched, %d appended to: too few to compare", batches, inPlace, branchPuts, patched, appended)
 			}
 			keys, vals, err := walk(ta, root)
 			if err != nil {
@@ -200,7 +235,7 @@ func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mu
 					t.Fatalf("key %q: value %d bytes, model %d (present %v)", k, len(vals[i]), len(v), ok)
 				}
 			}
-			t.Logf("%d batches, %d leaves changed in place, %d branches told as puts, %d patched, %d keys", batches, inPlace, branchPuts, patched, len(keys))
+			t.Logf("%d batches, %d leaves changed in place, %d branches told as puts, %d patched, %d appended to, %d keys", batches, inPlace, branchPuts, patched, appended, len(keys))
 		})
 	}
 }
