@@ -1185,7 +1185,7 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 }
 
 // entrySource is the items a run of new leaves takes: head's entries,
-// then tail's puts (appendLeaf's, which packs a leaf's entries and the
+// then tail's puts (appendPuts's, which packs a leaf's entries and the
 // puts after them without copying the puts into entries first).
 type entrySource struct {
 	head []entry
