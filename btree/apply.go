@@ -77,7 +77,7 @@ type Writer struct {
 	inPlace     int // leaves insertInPlace built (for tests)
 	branchPutsN int // branches sealed with puts (for tests)
 	patched     int // branches patchBranch built (for tests)
-	appended    int // leaves appendPuts rewrote (for tests)
+	appended    int // leaves packAppended rewrote (for tests)
 	trusted     int // nodes read on trust (see Trusted)
 	// appending: every mutation of this Apply sorts after the tree's last
 	// key (a load in key order). Nodes are filled to capacity along the
@@ -538,7 +538,7 @@ func (w *Writer) applyLeaf(id page.ID, n []byte, trusted bool, muts []Mutation, 
 		return out, err
 	}
 	if !copyLeaves {
-		if out, ok, err := w.appendPuts(id, n, muts, dst, spread); ok {
+		if out, ok, err := w.packAppended(id, n, muts, dst, spread); ok {
 			return out, err
 		}
 	}
@@ -603,7 +603,7 @@ func (w *Writer) applyLeaf(id page.ID, n []byte, trusted bool, muts []Mutation, 
 	return dst, nil
 }
 
-// copyLeaves turns off insertInPlace and appendPuts (tests compare the
+// copyLeaves turns off insertInPlace and packAppended (tests compare the
 // nodes built both ways; see also copyBranches).
 var copyLeaves = false
 
@@ -1185,7 +1185,7 @@ func (w *Writer) packGroups(dst []child, es []entry, sizes []int, groups [][2]in
 }
 
 // entrySource is the items a run of new leaves takes: head's entries,
-// then tail's puts (appendPuts's, which packs a leaf's entries and the
+// then tail's puts (packAppended's, which packs a leaf's entries and the
 // puts after them without copying the puts into entries first).
 type entrySource struct {
 	head []entry
@@ -1234,13 +1234,13 @@ func (w *Writer) packSource(dst []child, src entrySource, sizes []int, groups []
 	return dst, nil
 }
 
-// appendPuts is applyLeaf's path for puts that all go after leaf n's last
+// packAppended is applyLeaf's path for puts that all go after leaf n's last
 // key (a load in key order), none of which moves out to an overflow node,
 // when the leaf is not to be spread over its neighbour: it packs n's
 // entries and the puts into appended leaves straight from muts, where
 // mergeLeaf would first copy each put into an entry. ok is false, and
 // nothing done, if the puts do not qualify.
-func (w *Writer) appendPuts(id page.ID, n []byte, muts []Mutation, dst []child, spread bool) (out []child, ok bool, err error) {
+func (w *Writer) packAppended(id page.ID, n []byte, muts []Mutation, dst []child, spread bool) (out []child, ok bool, err error) {
 	cnt := page.Count(n)
 	last, ok := page.LeafKey(n, cnt-1)
 	if !ok || len(muts) < 2 || bytes.Compare(muts[0].Key, last) <= 0 {

@@ -83,12 +83,12 @@ func TestInsertInPlaceSameBytes(t *testing.T) {
 	sameBytes(t, randomBatch, 200, 20, 0, 0)
 }
 
-// TestAppendPutsSameBytes is TestInsertInPlaceSameBytes for appendPuts: a
+// TestPackAppendedSameBytes is TestInsertInPlaceSameBytes for packAppended: a
 // load in key order, batches of keys after every key so far, with now and
-// then a batch appendPuts leaves to mergeLeaf (one with a value for an
+// then a batch packAppended leaves to mergeLeaf (one with a value for an
 // overflow node, one with a delete among the appended keys) and a random
 // one.
-func TestAppendPutsSameBytes(t *testing.T) {
+func TestPackAppendedSameBytes(t *testing.T) {
 	next := 0
 	sameBytes(t, func(r *rand.Rand, ps int, known []string) []Mutation {
 		if r.IntN(6) == 0 {
@@ -149,8 +149,8 @@ func TestPatchBranchSameBytes(t *testing.T) {
 // sameBytes applies batches from gen to two trees, one built with
 // insertInPlace and patchBranch and one without, and compares them (see
 // TestInsertInPlaceSameBytes); each path must have been taken at least
-// min times (appendPuts minAppended times). It stops when the trees' pages run out, or after
-// maxBatches batches if that is not 0.
+// min times (packAppended minAppended times). It stops when the trees'
+// pages run out, or after maxBatches batches if that is not 0.
 func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mutation, minInPlace, minPatched, minAppended, maxBatches int) {
 	for _, ps := range []int{1024, 4096} {
 		t.Run(fmt.Sprint(ps), func(t *testing.T) {
@@ -190,7 +190,7 @@ func sameBytes(t *testing.T, gen func(r *rand.Rand, ps int, known []string) []Mu
 					t.Fatalf("batch %d: %d leaves built in place and %d branches told as puts, %d and %d told to SealPuts", batch, wa.inPlace, wa.branchPutsN, pa.rebuilt, pa.branches)
 				}
 				if wb.inPlace != 0 || wb.patched != 0 || wb.appended != 0 {
-					t.Fatalf("copyLeaves and copyBranches did not turn insertInPlace, patchBranch and appendPuts off")
+					t.Fatalf("copyLeaves and copyBranches did not turn insertInPlace, patchBranch and packAppended off")
 				}
 				if !slices.Equal(aa.freed, ab.freed) {
 					t.Fatalf("batch %d: freed %v; without insertInPlace %v", batch, aa.freed, ab.freed)
