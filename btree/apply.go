@@ -1084,7 +1084,7 @@ func (w *Writer) mergeLeaf(n []byte, muts []Mutation) ([]entry, error) {
 // entryFor turns a put into a leaf entry, moving a large value to its own
 // overflow node so that leaves stay dense.
 func (w *Writer) entryFor(m *Mutation) (entry, error) {
-	if m.Flags != 0 || len(m.Value) <= page.RefSize || page.LeafEntrySize(m.Key, m.Value) <= w.capacity()/2 {
+	if w.inline(m, page.LeafEntrySize(m.Key, m.Value)) {
 		return entry{m.Key, m.Value, m.Flags}, nil
 	}
 	size := page.HeaderSize + len(m.Value)
@@ -1099,6 +1099,12 @@ func (w *Writer) entryFor(m *Mutation) (entry, error) {
 	w.A.Seal(id, buf, size)
 	ref := page.Ref{Root: id, Birth: w.TxID, Seq: uint64(len(m.Value))}
 	return entry{m.Key, ref.Encode(make([]byte, page.RefSize)), page.FlagOverflow}, nil
+}
+
+// inline reports whether put m, whose leaf entry takes size bytes, stays
+// in its leaf rather than moving its value to an overflow node.
+func (w *Writer) inline(m *Mutation, size int) bool {
+	return m.Flags != 0 || len(m.Value) <= page.RefSize || size <= w.capacity()/2
 }
 
 // dropValue frees the overflow node of a value being replaced or deleted.
@@ -1246,7 +1252,6 @@ func (w *Writer) packAppended(id page.ID, n []byte, muts []Mutation, dst []child
 	if !ok || len(muts) < 2 || bytes.Compare(muts[0].Key, last) <= 0 {
 		return nil, false, nil
 	}
-	half := w.capacity() / 2
 	sizes := w.sizeBuf(cnt + len(muts))[:cnt]
 	for i := range muts {
 		m := &muts[i]
@@ -1254,7 +1259,7 @@ func (w *Writer) packAppended(id page.ID, n []byte, muts []Mutation, dst []child
 			return nil, false, nil
 		}
 		s := page.LeafEntrySize(m.Key, m.Value)
-		if m.Flags == 0 && len(m.Value) > page.RefSize && s > half {
+		if !w.inline(m, s) {
 			return nil, false, nil // entryFor would move it to an overflow node
 		}
 		sizes = append(sizes, s)
