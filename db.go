@@ -31,7 +31,7 @@ type DB struct {
 	// writeMu serializes write transactions; the fields below it belong to
 	// the writer.
 	writeMu sync.Mutex
-	rw      *mmap.Region // read-write mapping (Options.WriteMap only)
+	rw      *mmap.Region // read-write mapping (Options.WriteMap, and small logged commits: see mapSmallWrites)
 	slabs   [][]byte     // memory for the pages a commit builds, kept for the next
 	// Memory write transactions pass on to the next, under writeMu: arena
 	// chunks (Tx.newChunk), pending-set log arrays (pendingSet.release)
@@ -82,6 +82,10 @@ type DB struct {
 	walPuts int
 	// walBranchPuts counts those that were branches.
 	walBranchPuts int
+	// walHolds counts the pages held for such puts (see holdable), and
+	// mappedWrites the commits that wrote through the writable mapping
+	// (mapwrite.go; both for tests).
+	walHolds, mappedWrites int
 	// walAsync counts the records written asynchronously
 	// (walAppendBeside).
 	walAsync int
@@ -300,7 +304,7 @@ func (db *DB) open() error {
 		}
 		return nil
 	}
-	if db.opts.WriteMap {
+	if db.opts.WriteMap || (mapSmallWrites && db.logOn()) {
 		if db.rw, err = mmap.Map(db.file, reserve, true); err != nil {
 			return fmt.Errorf("mapkv: %w", err)
 		}
@@ -318,7 +322,7 @@ func (db *DB) open() error {
 		db.free.forget(meta.PgCount)
 	}
 	db.publish(meta)
-	if !db.opts.NoSync && !db.opts.WriteMap && db.opts.WALSize > 0 {
+	if db.logOn() {
 		return db.openWAL()
 	}
 	// Not using the log: one left by an earlier writer (replayed above,
@@ -326,6 +330,10 @@ func (db *DB) open() error {
 	removeWAL(db.path)
 	return nil
 }
+
+// logOn reports whether small commits go through the write-ahead log
+// (wal.go).
+func (db *DB) logOn() bool { return !db.opts.NoSync && !db.opts.WriteMap && db.opts.WALSize > 0 }
 
 // openSync flushes the data file for Open (through hooks.openSync in
 // tests).
@@ -931,7 +939,7 @@ func (db *DB) remap(size int64, tx *Tx) error {
 		return fmt.Errorf("mapkv: remap: %w", err)
 	}
 	var rw *mmap.Region
-	if db.opts.WriteMap {
+	if db.rw != nil {
 		if rw, err = mmap.Map(db.file, reserve, true); err != nil {
 			ro.Unmap()
 			return fmt.Errorf("mapkv: remap: %w", err)

@@ -200,3 +200,21 @@ func WarmupForTest(db *DB) (nodes int, panicked any) {
 	db.warmWG.Wait()
 	return db.warmNodes, db.warmPanic
 }
+
+// SetMapWrites turns the writable mapping for small commits on or off
+// for databases opened from now on (see mapSmallWrites). It returns a
+// function restoring the setting.
+func SetMapWrites(on bool) (restore func()) {
+	old := mapSmallWrites
+	mapSmallWrites = on
+	return func() { mapSmallWrites = old }
+}
+
+// HoldsForTest returns how many pages db held for leaves logged as puts
+// into them (see holdable), and how many writes of nodes went through
+// the writable mapping.
+func HoldsForTest(db *DB) (holds, mapped int) { return db.walHolds, db.mappedWrites }
+
+// MapWritesOn reports whether databases opened now get the writable
+// mapping for small commits where the log is on.
+func MapWritesOn() bool { return mapSmallWrites }

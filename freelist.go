@@ -16,6 +16,10 @@ import (
 //   - pending[t] holds the pages transaction t replaced. They were live in
 //     t-1, so they become free once every reader reads at least t.
 //   - runs in free never touch or overlap (they are coalesced).
+//   - held holds pages a logged commit replaced whose content its log
+//     record builds on (a leaf logged as puts into the page it replaces,
+//     see walputs.go): nothing may overwrite them until the data file is
+//     flushed and the log starts over (unhold makes them pending again).
 //
 // Pages are handed out lowest first, so live data drifts toward the start
 // of the file and the free tail can be cut off.
@@ -23,6 +27,8 @@ type freelist struct {
 	free    *gbtree.BTreeG[page.Run]
 	pending map[page.TxID][]page.Run
 	nfree   uint64 // pages in free
+	held    []page.Run
+	nheld   uint64 // pages in held
 
 	// On disk the free list is a bitmap in chunks (see page/freelist.go):
 	// chunks is the index as last committed, dirty the chunks whose bits
@@ -75,6 +81,7 @@ func (f *freelist) load(runs []page.Run, chunks []page.FreeChunk) {
 	f.free.Clear(false)
 	f.pending = map[page.TxID][]page.Run{}
 	f.nfree = 0
+	f.held, f.nheld = nil, 0
 	for _, r := range runs {
 		f.add(r)
 	}
@@ -147,6 +154,9 @@ func (f *freelist) bitmap(bm []byte, lo, hi page.ID) {
 		for _, r := range rs {
 			set(r)
 		}
+	}
+	for _, r := range f.held {
+		set(r)
 	}
 }
 
@@ -400,15 +410,74 @@ func (f *freelist) addPending(t page.TxID, r page.Run) {
 	f.pending[t] = append(rs, r)
 }
 
-// pendingCount returns the number of pages waiting for readers.
+// pendingCount returns the number of pages waiting for readers or for
+// the log (held).
 func (f *freelist) pendingCount() uint64 {
-	var n uint64
+	n := f.nheld
 	for _, rs := range f.pending {
 		for _, r := range rs {
 			n += r.Len
 		}
 	}
 	return n
+}
+
+// holds reports whether the single page id is pending for transaction t
+// (t replaced it): hold may take it.
+func (f *freelist) holds(t page.TxID, id page.ID) bool {
+	for _, r := range f.pending[t] {
+		if r.Start <= id && id < r.End() {
+			return true
+		}
+	}
+	return false
+}
+
+// hold moves the page id, pending for transaction t (see holds), to
+// held.
+func (f *freelist) hold(t page.TxID, id page.ID) {
+	rs := f.pending[t]
+	for i, r := range rs {
+		if id < r.Start || id >= r.End() {
+			continue
+		}
+		f.ver++
+		lo := page.Run{Start: r.Start, Len: uint64(id - r.Start)}
+		hi := page.Run{Start: id + 1, Len: uint64(r.End() - id - 1)}
+		switch {
+		case lo.Len == 0 && hi.Len == 0:
+			rs = slices.Delete(rs, i, i+1)
+		case lo.Len == 0:
+			rs[i] = hi
+		case hi.Len == 0:
+			rs[i] = lo
+		default:
+			rs[i] = lo
+			rs = slices.Insert(rs, i+1, hi)
+		}
+		if len(rs) == 0 {
+			delete(f.pending, t)
+		} else {
+			f.pending[t] = rs
+		}
+		f.held = append(f.held, page.Run{Start: id, Len: 1})
+		f.nheld++
+		return
+	}
+}
+
+// unhold makes the held pages pending for transaction t: the log no
+// longer needs them (its generation ended with the data file flushed),
+// and they wait for readers as t's would.
+func (f *freelist) unhold(t page.TxID) {
+	if len(f.held) == 0 {
+		return
+	}
+	f.ver++
+	f.pending[t] = append(f.pending[t], f.held...)
+	// A new slice: a snapshot may share the old one's array (held only
+	// ever appends to it).
+	f.held, f.nheld = nil, 0
 }
 
 // tail returns the free run that ends at hwm, if any.
@@ -466,6 +535,8 @@ func (f *freelist) snapshot() *freelist {
 		free:    f.free.Clone(),
 		pending: make(map[page.TxID][]page.Run, len(f.pending)),
 		nfree:   f.nfree,
+		held:    f.held[:len(f.held):len(f.held)], // see hold and unhold
+		nheld:   f.nheld,
 		bits:    f.bits,
 		chunks:  f.chunks, // never modified in place: a commit builds a new slice
 		dirty:   make(map[uint64]struct{}, len(f.dirty)),

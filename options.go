@@ -63,7 +63,10 @@ type Options struct {
 	// write the free list either (page.MetaFreeDeferred): Close writes
 	// it, and after a crash (or on a snapshot taken meanwhile) a
 	// read-write Open rebuilds it by walking every tree, which reads the
-	// whole file once. Default 8 MiB; -1 turns the log off
+	// whole file once. While small commits fill it, pages they
+	// replaced may be kept from reuse until it starts over (their log
+	// records build on them), at most WALSize of them: the data file may
+	// grow by that much meanwhile. Default 8 MiB; -1 turns the log off
 	// (every commit flushes the data file and writes the free list). The
 	// log is not used with NoSync or WriteMap.
 	WALSize int64

@@ -807,6 +807,7 @@ type relTally struct {
 	inFlight                           int // crashes with a commit in flight
 	inClose                            int // crashes inside Close's flushes
 	early, earlyCovered                int // see mapkv.EarlySyncsForTest
+	holds, mappedWrites                int // see mapkv.HoldsForTest
 	byMode                             [cutModes]int
 	byConfig                           map[string]int
 }
@@ -876,6 +877,10 @@ func TestPowerLoss(t *testing.T) {
 		tally.workloads, tally.lives, tally.commits, tally.crashes, time.Since(start).Round(time.Millisecond))
 	t.Logf("cuts inside Close: %d", tally.inClose)
 	t.Logf("flushes begun ahead of a checkpoint: %d, checkpoints they spared a flush: %d", tally.early, tally.earlyCovered)
+	t.Logf("pages held for leaves logged as puts into them: %d; writes of small commits through the writable mapping: %d", tally.holds, tally.mappedWrites)
+	if iters >= 100 && tally.holds == 0 {
+		t.Errorf("no commit held a page for its puts: the model no longer covers held pages")
+	}
 	if iters >= 100 && (tally.early == 0 || tally.earlyCovered == 0) {
 		t.Errorf("no workload reached an early checkpoint that a checkpoint then used: the model no longer covers it")
 	}
@@ -914,6 +919,13 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 		restore := mapkv.SetLogBuffered(true)
 		defer restore()
 		cfg += "+buffered"
+	}
+	if opts.WALSize > 0 && !opts.WriteMap && mapkv.MapWritesOn() && rng.IntN(3) == 0 {
+		// Small commits' nodes with pwritev, as where the writable
+		// mapping is off (see mapSmallWrites).
+		restore := mapkv.SetMapWrites(false)
+		defer restore()
+		cfg += "+pwrite-small"
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "life0.db")
@@ -992,6 +1004,9 @@ func relPowerWorkload(t *testing.T, sim *relSim, seed uint64, tally *relTally) b
 		began, covered := mapkv.EarlySyncsForTest(db)
 		tally.early += began
 		tally.earlyCovered += covered
+		holds, mapped := mapkv.HoldsForTest(db)
+		tally.holds += holds
+		tally.mappedWrites += mapped
 		if !sim.crashed && rng.IntN(3) == 0 {
 			// The life ends with Close, whose flushes may be cut too: it
 			// writes the free list the last commit left to the log (same

@@ -364,6 +364,7 @@ func (tx *Tx) commit() error {
 		// flushed (see wal.go).
 		buf := make([]byte, page.MetaSize)
 		page.PutMeta(buf, page.ID(slot), &meta)
+		a.mapped = db.rw != nil && a.written <= mapWriteMax
 		if a.written >= overlapBytes {
 			// Once the record is flushed, the committing goroutine
 			// builds the free set the next transaction will start from
@@ -385,7 +386,7 @@ func (tx *Tx) commit() error {
 			// committed.
 			return err
 		}
-		if _, err := db.file.WriteAt(buf, slot*ps); err != nil {
+		if err := a.writeMeta(buf, slot*ps); err != nil {
 			db.failed = err
 			return fmt.Errorf("mapkv: write meta %s: %w", db.path, err)
 		}
@@ -573,6 +574,7 @@ type txAlloc struct {
 	forked bool
 
 	pieces bool // write in pieces of at most smallFolio (a direct commit)
+	mapped bool // write through the writable mapping (see mapSmallWrites)
 	// Runs of nodes written while the merge goes on (see stream.go).
 	streamer *streamer
 	streamed map[page.ID]struct{} // nodes in the data file already
@@ -1026,7 +1028,10 @@ func (a *txAlloc) writeAt(start page.ID, iov [][]byte, pieces bool) error {
 		}
 		err = hooks.write(db, off, n)
 	}
-	if err == nil && pieces {
+	if err == nil && a.mapped {
+		db.mappedWrites++
+		err = db.copyMapped(off, iov)
+	} else if err == nil && pieces {
 		err = writePieces(iov, off, &a.piece, func(v [][]byte, o int64) error {
 			db.pieces++
 			return pwritev(db.file, v, o)
@@ -1136,6 +1141,7 @@ func (db *DB) publish(meta page.Meta) {
 	st := &state{meta: meta, fileSize: db.fileSize, pendingBy: map[page.TxID]uint64{}}
 	if db.free != nil {
 		st.freeN = db.free.nfree
+		st.pendingN = db.free.nheld
 		for t, rs := range db.free.pending {
 			for _, r := range rs {
 				st.pendingBy[t] += r.Len

@@ -43,13 +43,14 @@ import (
 // commit (the log has its image) or is older than the checkpoint, and a
 // page is only reused once freed, so nothing since the checkpoint touched
 // it. A leaf changed in place, or a branch that replaces one page with one
-// page, whose old page an earlier record of the same generation wrote is
-// logged as the puts into that page, which the replay rebuilds it from
+// page, whose old page an earlier record of the same generation wrote,
+// or that a small commit holds until the log starts over, is logged as
+// the puts into that page, which the replay rebuilds it from
 // (walputs.go). The format is in page/FORMAT.md.
 const (
 	walMagic      = 0x4c41574d // "MWAL"
 	recMagic      = 0x4345524d // "MREC"
-	walVersion    = 4          // 2: node images without their zero tails; 3: leaves as puts; 4: branches as puts too (walputs.go)
+	walVersion    = 5          // 2: node images without their zero tails; 3: leaves as puts; 4: branches as puts too; 5: puts into pages the data file holds (walputs.go)
 	walHeaderSize = 64
 	recFixed      = 32 + page.MetaSize // record header before its node list
 	recNodeSize   = 24                 // id, pages, checksum per node
@@ -198,6 +199,11 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 		}
 	}
 	clear(w.logged)
+	if db.free != nil && db.state != nil {
+		// The data file is flushed: the pages the generation's puts
+		// built on may be reused once readers allow.
+		db.free.unhold(db.state.meta.TxID)
+	}
 	w.maxRec, w.lastRec = 0, 0
 	w.off = walHeaderSize
 	w.lastTx = 0
@@ -385,6 +391,26 @@ type logRecord struct {
 
 func (r *logRecord) size() int64 { return int64(r.hl) + r.n }
 
+// holdMaxNodes: only commits of at most this many nodes log a leaf as
+// puts into a page they must hold (see holdable): on a 1M-key file a
+// one-key commit writes five nodes, a commit of 64 scattered keys about
+// 100.
+const holdMaxNodes = 32
+
+// holdable reports whether the commit txid, which replaced the one-page
+// node at base, may hold that page until the log starts over, and so
+// log the node that replaces it as puts into it (walputs.go). The page
+// must be one the commit replaced (pending for txid: it was live in the
+// state before, and no record of the generation wrote it, so the data
+// file holds it as the last flush left it) and a node of one page.
+func (db *DB) holdable(a *txAlloc, base page.ID, txid page.TxID) bool {
+	if !db.free.holds(txid, base) {
+		return false
+	}
+	n, err := a.tx.tree.Node(base)
+	return err == nil && len(n) == db.pageSize
+}
+
 // walRecord builds a's commit's log record, checkpointing the log first
 // if it is full.
 func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord, error) {
@@ -400,10 +426,15 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 	ents := make([]walEntry, len(nodes))
 	// Nodes built as puts into a page an earlier record of this
 	// generation wrote go as those puts (see walputs.go), unless the
-	// log must start over first: then every node goes whole.
+	// log must start over first: then every node goes whole. So do
+	// those of a small commit whose page the data file holds as the
+	// last flush left it, if the page can be held (see holdable).
+	canHold := len(nodes) <= holdMaxNodes && w.size == w.base && db.free != nil
+	var holds []page.ID
 	build := func(restarted bool) int64 {
 		var n int64
 		iov = iov[:1]
+		holds = holds[:0]
 		for i, nd := range nodes {
 			b, s := nd.buf, a.fresh[nd.id]
 			ents[i] = walEntry{pages: uint32(len(b) / db.pageSize), sum: s.sum}
@@ -413,9 +444,17 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 				b = b[:trimZeros(b)]
 			}
 			if s.puts != 0 && !restarted {
-				if p := putsAt(a.puts, s.puts); len(p) < len(b) && w.logged.has(putsBase(p)) {
-					b = p
-					ents[i].pages |= entryPuts
+				if p := putsAt(a.puts, s.puts); len(p) < len(b) {
+					base := putsBase(p)
+					ok := w.logged.has(base)
+					if !ok && canHold && db.holdable(a, base, txid) {
+						holds = append(holds, base)
+						ok = true
+					}
+					if ok {
+						b = p
+						ents[i].pages |= entryPuts
+					}
 				}
 			}
 			iov = append(iov, b)
@@ -425,7 +464,14 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 	}
 	n := build(false)
 	hl := recFixed + len(nodes)*recNodeSize + 8
-	if w.off+int64(hl)+n > w.size {
+	// Held pages count against the log's capacity, as the images they
+	// save would have: a generation holds no more of the data file than
+	// its log takes.
+	var held int64
+	if db.free != nil {
+		held = int64(db.free.nheld+uint64(len(holds))) * int64(db.pageSize)
+	}
+	if w.off+int64(hl)+n+held > w.size {
 		// Full. A generation of large commits doubles the log (see
 		// walGrowth); restart puts it back to base after small ones.
 		grow := w.maxRec > w.base/4
@@ -436,6 +482,10 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 			w.size = min(2*w.size, w.limit())
 		}
 		n = build(true)
+	}
+	for _, id := range holds {
+		db.free.hold(txid, id)
+		db.walHolds++
 	}
 	le := binary.LittleEndian
 	h := make([]byte, hl)
@@ -902,7 +952,7 @@ func decodeLog(path string, b []byte) (walLog, error) {
 	if len(b) < walHeaderSize || le.Uint32(b) != walMagic || le.Uint64(b[56:]) != xxhash.Sum64(b[:56]) {
 		return l, nil
 	}
-	if v := le.Uint32(b[4:]); v < 2 || v > walVersion { // 2 and 3 are 4 without some kinds of puts
+	if v := le.Uint32(b[4:]); v < 2 || v > walVersion { // 2 to 4 are 5 without some kinds of puts
 		// A log of another version may hold commits: never skip it.
 		return l, corrupt(path, fmt.Errorf("the log %s has version %d; this mapkv reads versions 2 to %d (replay it with the mapkv that wrote it)", walPath(path), v, walVersion))
 	}
@@ -1050,7 +1100,6 @@ func (db *DB) replayLog(l walLog, slots [2]metaSlot, pageSize int) (int, error) 
 	}
 	ps := int64(pageSize)
 	var end int64
-	written := map[page.ID]struct{}{}
 	var node []byte
 	read := func(b []byte, id page.ID) error {
 		if _, err := db.file.ReadAt(b, int64(id)*ps); err != nil {
@@ -1065,7 +1114,7 @@ func (db *DB) replayLog(l walLog, slots [2]metaSlot, pageSize int) (int, error) 
 				if node == nil {
 					node = make([]byte, pageSize)
 				}
-				if err := rebuildPuts(node, n.base, n.muts, n.id, r.txid, n.sum, written, read); err != nil {
+				if err := rebuildPuts(node, n.base, n.muts, n.id, r.txid, n.sum, read); err != nil {
 					return 0, corrupt(db.path, fmt.Errorf("the log %s: the record of tx %d: %w", walPath(db.path), r.txid, err))
 				}
 				data = node
@@ -1073,7 +1122,6 @@ func (db *DB) replayLog(l walLog, slots [2]metaSlot, pageSize int) (int, error) 
 			if err := writePadded(db.file, data, n.size, int64(n.id)*ps); err != nil {
 				return 0, fmt.Errorf("mapkv: replay log: %w", err)
 			}
-			written[n.id] = struct{}{}
 		}
 		if _, err := db.file.WriteAt(r.meta, int64(r.txid%2)*ps); err != nil {
 			return 0, fmt.Errorf("mapkv: replay log: %w", err)

@@ -213,10 +213,10 @@ func TestLogTornTail(t *testing.T) {
 }
 
 // TestLogVersion: a log of another version (1, which stored whole
-// images, or 5, newer than this mapkv) is refused, not skipped (it may
+// images, or 6, newer than this mapkv) is refused, not skipped (it may
 // hold commits), and nothing is written.
 func TestLogVersion(t *testing.T) {
-	for _, v := range []uint32{1, 5} {
+	for _, v := range []uint32{1, 6} {
 		db, path, m := relFaultDB(t, logOpts())
 		if err := relCommit(db, m, relFill("a", 0, 5, 50)); err != nil {
 			t.Fatal(err)
@@ -905,7 +905,8 @@ func putsDB(t *testing.T) (*mapkv.DB, string, *relBucket) {
 // log's generation wrote the pages they replace, are logged as puts, and
 // crashed copies replay them to the committed state, across the
 // checkpoints of a small log; a new handle's first commit logs whole
-// nodes (its log starts a generation), the next puts again.
+// nodes (its log starts a generation) but those whose pages it holds
+// (TestLogHolds), the next puts again.
 func TestLogPuts(t *testing.T) {
 	db, path, m := putsDB(t)
 	defer db.Close()
@@ -921,8 +922,8 @@ func TestLogPuts(t *testing.T) {
 	if err := relCommit(c, m, scatteredPuts(100)); err != nil {
 		t.Fatal(err)
 	}
-	if n := mapkv.WalPutsForTest(c); n != 0 {
-		t.Fatalf("the first commit of a new log logged %d nodes as puts: no earlier record wrote their pages", n)
+	if n, held := mapkv.WalPutsForTest(c), first(mapkv.HoldsForTest(c)); n != held {
+		t.Fatalf("the first commit of a new log logged %d nodes as puts and held %d pages: no earlier record wrote their pages", n, held)
 	}
 	if err := relCommit(c, m, scatteredPuts(100)); err != nil { // the same keys again, new values
 		t.Fatal(err)
@@ -1176,3 +1177,77 @@ func TestReplayMapsLog(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLogHolds: a one-key commit whose leaf replaces a page the data file
+// holds as the last checkpoint left it (no record of the log's generation
+// wrote it) logs the leaf as puts into that page and holds the page until
+// the log starts over: crashed copies taken from the page cache (every
+// page the kernel could have written back, written) replay to the
+// committed state, which they could not if a later commit of the
+// generation had reused a held page. Across the checkpoints of a small
+// log the held pages go back to the free list: the file stops growing.
+// Both ways of writing the data file run (the writable mapping and
+// pwritev).
+func TestLogHolds(t *testing.T) {
+	for _, mapped := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mapped=%v", mapped), func(t *testing.T) {
+			defer mapkv.SetMapWrites(mapped)()
+			db, path, m := relFaultDB(t, logOpts())
+			if err := relCommit(db, m, relFill("a", 0, 3000, 20)); err != nil {
+				t.Fatal(err)
+			}
+			// That commit grew the log; a grown log holds nothing
+			// (its capacity is for large commits). Start afresh.
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db = relReopen(t, path, logOpts())
+			defer db.Close()
+			one := func(j int) []relOp {
+				// A new value for a key: the leaf changes in place.
+				return []relOp{{kind: relBulkPut, path: []string{"a"}, keys: []string{fmt.Sprintf("f%06d", (j*1987)%3000)}, vals: []string{fmt.Sprintf("%020d", j)}}}
+			}
+			commitReplaying(t, db, path, m, 60, 6, one)
+			holds, writes := mapkv.HoldsForTest(db)
+			t.Logf("after 60: %d held, %d puts", holds, mapkv.WalPutsForTest(db))
+			if holds < 30 {
+				t.Fatalf("60 one-key commits into a 3-level tree held %d pages, want most of their leaves", holds)
+			}
+			if mapped && mapkv.MapWritesOn() && writes == 0 {
+				t.Fatal("no commit wrote through the writable mapping")
+			}
+			if !mapped && writes != 0 {
+				t.Fatalf("SetMapWrites(false): %d writes through the mapping", writes)
+			}
+			// Many generations of the 64 KiB log: the held pages are
+			// reused after each, so the file settles.
+			for j := 60; j < 600; j++ {
+				if err := relCommit(db, m, one(j)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			size := db.Stats().FileSize
+			before, _ := mapkv.HoldsForTest(db)
+			for j := 600; j < 1200; j++ {
+				if err := relCommit(db, m, one(j)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if grown := db.Stats().FileSize - size; grown > 64<<10 {
+				t.Fatalf("600 more one-key commits grew the file by %d bytes: held pages are not reused", grown)
+			}
+			if after, _ := mapkv.HoldsForTest(db); after-before < 300 {
+				t.Fatalf("600 more one-key commits held %d pages: the log no longer lets go of them when it starts over", after-before)
+			}
+			relExpect(t, db, m, "after 1200 commits")
+			c := relReopen(t, copyFiles(t, path), logOpts())
+			relExpect(t, c, m, "crashed copy after 1200 commits")
+			c.Close()
+			holds, writes = mapkv.HoldsForTest(db)
+			t.Logf("%d pages held, %d writes through the mapping, file %d bytes", holds, writes, db.Stats().FileSize)
+		})
+	}
+}
+
+// first returns the first of two ints.
+func first(a, _ int) int { return a }
