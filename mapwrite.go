@@ -61,6 +61,11 @@ func (db *DB) copyMapped(off int64, iov [][]byte) (err error) {
 	}()
 	d := db.rw.Data
 	for _, b := range iov {
+		if at < 0 || at+int64(len(b)) > int64(len(d)) {
+			// Not reached: the mapping covers the file (remap makes both
+			// mappings alike). An error all the same, not a panic.
+			return fmt.Errorf("%w: %d bytes at offset %d, past the mapping's %d", errMappedWrite, len(b), at, len(d))
+		}
 		copy(d[at:at+int64(len(b))], b)
 		at += int64(len(b))
 	}
