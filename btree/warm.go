@@ -6,7 +6,7 @@ import (
 	"github.com/mapkv/mapkv/page"
 )
 
-// Warm reads, in descending key order, the first bytes of every node reachable from
+// Warm reads, in key order, the first bytes of every node reachable from
 // root whose page resident reports true (in the page cache), and of no
 // other: a nested bucket's tree is entered only when the bucket that holds
 // it says it has nested buckets (page.Ref.Nested), so a tree without any
@@ -19,14 +19,7 @@ import (
 //
 // Its use is mapping a file's pages ahead of the readers (DB's warm-up):
 // the first read of a page through a fresh mapping faults, and faulting a
-// whole file in costs about 0.2 µs a page of one core's time. It walks
-// from the last key down because the reader it helps most, a scan, goes
-// up from the first: the two map each their half of the file and meet,
-// instead of one following the other and both faulting on the same
-// pages. A scan started right after Open (BenchmarkReadScan/cold, the
-// 188 MB file of a random load, nine alternated pairs of three passes)
-// took 18.6-22.5 ns a key with the walk downwards against 19.1-24.1
-// upwards, faster in seven pairs, by about 5% at the median.
+// whole file in costs about 0.2 µs a page of one core's time.
 func (t *Tree) Warm(root page.Ref, resident func(page.ID) bool, stop func() bool) int {
 	w := warmer{t: t, resident: resident, stop: stop, budget: t.PgCount}
 	w.tree(root, 0)
@@ -70,7 +63,7 @@ func (w *warmer) node(id page.ID, nested bool, depth, level int, leaves *int) {
 			w.touchAll(n, eb, cnt)
 			return
 		}
-		for i := cnt - 1; i >= 0 && !w.halted; i-- {
+		for i := 0; i < cnt && !w.halted; i++ {
 			cid, _ := page.BranchChildAt(n, eb, i)
 			w.node(cid, nested, depth, level+1, leaves)
 		}
@@ -82,7 +75,7 @@ func (w *warmer) node(id page.ID, nested bool, depth, level int, leaves *int) {
 	if !nested {
 		return
 	}
-	for i := cnt - 1; i >= 0 && !w.halted; i-- {
+	for i := 0; i < cnt && !w.halted; i++ {
 		f, _, v, ok := page.LeafElemAt(n, eb, i)
 		if ok && f&page.FlagBucket != 0 {
 			if r, ok := page.DecodeRef(v); ok {
@@ -101,7 +94,7 @@ func (w *warmer) touchAll(n []byte, eb, cnt int) {
 	}
 	ps := uint64(w.t.PageSize)
 	var sum byte
-	for i := cnt - 1; i >= 0; i-- {
+	for i := 0; i < cnt; i++ {
 		cid, _ := page.BranchChildAt(n, eb, i)
 		if cid < 2 || uint64(cid) >= w.t.PgCount || !w.resident(cid) {
 			continue
