@@ -422,48 +422,50 @@ func (f *freelist) pendingCount() uint64 {
 	return n
 }
 
-// holds reports whether the single page id is pending for transaction t
-// (t replaced it): hold may take it.
-func (f *freelist) holds(t page.TxID, id page.ID) bool {
-	for _, r := range f.pending[t] {
+// pendingAt returns the index in pending[t] of the run that holds page
+// id, or -1 if none does.
+func (f *freelist) pendingAt(t page.TxID, id page.ID) int {
+	for i, r := range f.pending[t] {
 		if r.Start <= id && id < r.End() {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
+
+// holds reports whether the single page id is pending for transaction t
+// (t replaced it): hold may take it.
+func (f *freelist) holds(t page.TxID, id page.ID) bool { return f.pendingAt(t, id) >= 0 }
 
 // hold moves the page id, pending for transaction t (see holds), to
 // held.
 func (f *freelist) hold(t page.TxID, id page.ID) {
-	rs := f.pending[t]
-	for i, r := range rs {
-		if id < r.Start || id >= r.End() {
-			continue
-		}
-		f.ver++
-		lo := page.Run{Start: r.Start, Len: uint64(id - r.Start)}
-		hi := page.Run{Start: id + 1, Len: uint64(r.End() - id - 1)}
-		switch {
-		case lo.Len == 0 && hi.Len == 0:
-			rs = slices.Delete(rs, i, i+1)
-		case lo.Len == 0:
-			rs[i] = hi
-		case hi.Len == 0:
-			rs[i] = lo
-		default:
-			rs[i] = lo
-			rs = slices.Insert(rs, i+1, hi)
-		}
-		if len(rs) == 0 {
-			delete(f.pending, t)
-		} else {
-			f.pending[t] = rs
-		}
-		f.held = append(f.held, page.Run{Start: id, Len: 1})
-		f.nheld++
+	i := f.pendingAt(t, id)
+	if i < 0 {
 		return
 	}
+	f.ver++
+	rs, r := f.pending[t], f.pending[t][i]
+	lo := page.Run{Start: r.Start, Len: uint64(id - r.Start)}
+	hi := page.Run{Start: id + 1, Len: uint64(r.End() - id - 1)}
+	switch {
+	case lo.Len == 0 && hi.Len == 0:
+		rs = slices.Delete(rs, i, i+1)
+	case lo.Len == 0:
+		rs[i] = hi
+	case hi.Len == 0:
+		rs[i] = lo
+	default:
+		rs[i] = lo
+		rs = slices.Insert(rs, i+1, hi)
+	}
+	if len(rs) == 0 {
+		delete(f.pending, t)
+	} else {
+		f.pending[t] = rs
+	}
+	f.held = append(f.held, page.Run{Start: id, Len: 1})
+	f.nheld++
 }
 
 // unhold makes the held pages pending for transaction t: the log no

@@ -127,3 +127,34 @@ func TestFreelistRelease(t *testing.T) {
 		t.Fatalf("a prepared set was released unchanged %d times: the test no longer covers it", prepared)
 	}
 }
+
+// TestHoldSplits: hold takes one page out of the pending run that holds
+// it, whichever part of the run it is, keeps the rest pending for the
+// same transaction, and unhold makes the held pages pending again.
+func TestHoldSplits(t *testing.T) {
+	f := newFreelist(4096)
+	f.addPending(7, page.Run{Start: 10, Len: 5}) // 10..14
+	f.addPending(7, page.Run{Start: 20, Len: 1})
+	for _, id := range []page.ID{12, 10, 14, 20} { // middle, start, end, alone
+		if !f.holds(7, id) {
+			t.Fatalf("page %d: not pending for tx 7", id)
+		}
+		f.hold(7, id)
+		if f.holds(7, id) {
+			t.Fatalf("page %d still pending after hold", id)
+		}
+	}
+	if got, want := f.pending[7], []page.Run{{Start: 11, Len: 1}, {Start: 13, Len: 1}}; !slices.Equal(got, want) {
+		t.Fatalf("pending after the holds: %v, want %v", got, want)
+	}
+	if f.nheld != 4 || f.pendingCount() != 6 {
+		t.Fatalf("%d held, %d pending or held; want 4 and 6", f.nheld, f.pendingCount())
+	}
+	if f.holds(7, 30) || f.holds(8, 11) {
+		t.Fatal("holds reports a page that is not pending for that tx")
+	}
+	f.unhold(9)
+	if f.nheld != 0 || len(f.held) != 0 || len(f.pending[9]) != 4 || f.pendingCount() != 6 {
+		t.Fatalf("after unhold: %d held, pending[9] %v, %d pending", f.nheld, f.pending[9], f.pendingCount())
+	}
+}

@@ -199,11 +199,9 @@ func (w *wal) restart(db *DB, base page.TxID) error {
 		}
 	}
 	clear(w.logged)
-	if db.free != nil && db.state != nil {
-		// The data file is flushed: the pages the generation's puts
-		// built on may be reused once readers allow.
-		db.free.unhold(db.state.meta.TxID)
-	}
+	// The data file is flushed: the pages the generation's puts built on
+	// may be reused once readers allow.
+	db.free.unhold(db.state.meta.TxID)
 	w.maxRec, w.lastRec = 0, 0
 	w.off = walHeaderSize
 	w.lastTx = 0
@@ -429,7 +427,7 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 	// log must start over first: then every node goes whole. So do
 	// those of a small commit whose page the data file holds as the
 	// last flush left it, if the page can be held (see holdable).
-	canHold := len(nodes) <= holdMaxNodes && w.size == w.base && db.free != nil
+	canHold := len(nodes) <= holdMaxNodes && w.size == w.base
 	var holds []page.ID
 	build := func(restarted bool) int64 {
 		var n int64
@@ -467,10 +465,7 @@ func (db *DB) walRecord(a *txAlloc, metaBuf []byte, txid page.TxID) (*logRecord,
 	// Held pages count against the log's capacity, as the images they
 	// save would have: a generation holds no more of the data file than
 	// its log takes.
-	var held int64
-	if db.free != nil {
-		held = int64(db.free.nheld+uint64(len(holds))) * int64(db.pageSize)
-	}
+	held := int64(db.free.nheld+uint64(len(holds))) * int64(db.pageSize)
 	if w.off+int64(hl)+n+held > w.size {
 		// Full. A generation of large commits doubles the log (see
 		// walGrowth); restart puts it back to base after small ones.
