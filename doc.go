@@ -32,10 +32,10 @@
 // maps about 16 pages per fault: the first full scan of a 188 MB database
 // after Open spent about 10 ms of its 24 mapping the file's 46,000 cached
 // pages. So Open starts a warm-up beside the readers (Options.NoWarmup):
-// a goroutine walks the trees in key order and reads the first bytes of
-// every node whose page is in the page cache (cachestat(2), mincore(2)),
-// which maps those pages on another core, and never reads a page from
-// disk. It ends within milliseconds per hundred megabytes, stops at Close,
+// a goroutine reads, in file order, one byte of every 64 KiB of the file
+// that holds a page in the page cache (cachestat(2), mincore(2)); each
+// read faults and maps the cached pages around it, on another core. It
+// never reads a page from disk. It ends within milliseconds per hundred megabytes, stops at Close,
 // and runs only on Linux and with GOMAXPROCS above 1.
 //
 // A write transaction collects its changes in memory, in an ordered set

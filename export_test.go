@@ -195,11 +195,15 @@ func TrustedReadsForTest(db *DB) int {
 }
 
 // WarmupForTest waits for db's warm-up (warm.go) and returns how many
-// nodes it read and the panic it recovered from, if any.
-func WarmupForTest(db *DB) (nodes int, panicked any) {
+// pages it read (one per 64 KiB that holds a cached page) and the panic
+// it recovered from, if any.
+func WarmupForTest(db *DB) (reads int, panicked any) {
 	db.warmWG.Wait()
-	return db.warmNodes, db.warmPanic
+	return db.warmReads, db.warmPanic
 }
+
+// WarmStep is warmStep.
+const WarmStep = warmStep
 
 // SetMapWrites turns the writable mapping for small commits on or off
 // for databases opened from now on (see mapSmallWrites). It returns a

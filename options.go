@@ -90,10 +90,11 @@ type Options struct {
 	// beside a writer process uses one. Default 1024.
 	MaxReaders int
 	// NoWarmup turns off the warm-up: by default, Open starts a goroutine
-	// that reads, through the new mapping, the first bytes of every node
-	// whose page is in the page cache, in key order, so that the kernel
-	// maps those pages before the readers reach them (a first read of a
-	// page faults: mapping the 46,000 pages of a 188 MB database took a
+	// that reads, through the new mapping and in file order, one byte of
+	// every 64 KiB of the database that holds a page in the page cache, so
+	// that the kernel maps those pages (a fault maps the cached pages of
+	// the 64 KiB around it) before the readers reach them (a first read of
+	// a page faults: mapping the 46,000 pages of a 188 MB database took a
 	// scan about 10 ms of its 24). It reads nothing from disk, runs only
 	// when GOMAXPROCS is above 1, and stops at Close; its work is an idle
 	// core's for some milliseconds per hundred megabytes cached. Linux

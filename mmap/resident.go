@@ -100,3 +100,32 @@ func (s *Residency) markSome(first, count int, resident func(i int) bool) {
 		}
 	}
 }
+
+// Next returns the offset of the first page that was in the page cache
+// (as Has tells) among the OS page holding byte off and those after it,
+// or ok=false if none is before the end of the range. It passes a chunk
+// that holds no cached page with one question.
+func (s *Residency) Next(off int64) (next int64, ok bool) {
+	ps := int64(1) << s.shift
+	off = max(off, 0) &^ (ps - 1)
+	for off < int64(len(s.data)) {
+		c := off / residentChunk
+		if s.chunks[c] == chunkUnknown {
+			s.chunks[c] = s.ask(c)
+		}
+		switch s.chunks[c] {
+		case chunkAll:
+			return off, true
+		case chunkSome:
+			end := min((c+1)*residentChunk, int64(len(s.data)))
+			for ; off < end; off += ps {
+				if s.Has(off) {
+					return off, true
+				}
+			}
+			continue
+		}
+		off = (c + 1) * residentChunk
+	}
+	return 0, false
+}
