@@ -35,8 +35,9 @@
 // a goroutine reads, in file order, one byte of every 64 KiB of the file
 // that holds a page in the page cache (cachestat(2), mincore(2)); each
 // read faults and maps the cached pages around it, on another core. It
-// never reads a page from disk. It ends within milliseconds per hundred megabytes, stops at Close,
-// and runs only on Linux and with GOMAXPROCS above 1.
+// never reads a page from disk, ends within milliseconds per hundred
+// megabytes, stops at Close, and runs only on Linux and with GOMAXPROCS
+// above 1.
 //
 // A write transaction collects its changes in memory, in an ordered set
 // per bucket. Commit merges them into the tree in key order, building every
