@@ -67,11 +67,10 @@ type DB struct {
 	// The warm-up (warm.go) is running; Close stops it and waits.
 	warmWG    sync.WaitGroup
 	warmStop  atomic.Bool
-	warmReads int  // pages the warm-up read (for tests)
-	warmSum   byte // the sum of the bytes it read (keeps the reads)
-	warmPanic any  // a panic the warm-up recovered from (for tests)
-	kicks     int  // writebacks started so far (for tests)
-	pieces    int  // pwritev calls of writePieces (direct commits, streamed runs; for tests)
+	warmReads int // pages the warm-up read (for tests)
+	warmPanic any // a panic the warm-up recovered from (for tests)
+	kicks     int // writebacks started so far (for tests)
+	pieces    int // pwritev calls of writePieces (direct commits, streamed runs; for tests)
 	// streamedBytes counts node bytes written during merges (stream.go;
 	// for tests).
 	streamedBytes int64
